@@ -1,0 +1,5 @@
+"""Allow ``python -m healthmesh``."""
+
+from healthmesh.cli import main
+
+main()
