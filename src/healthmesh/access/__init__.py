@@ -1,0 +1,39 @@
+"""Access control of a node: SMART v2 scopes, OAuth2 clients and tokens (SMART Backend
+Services), purpose of use, and the AuditEvent of every interaction.
+
+The public face is re-exported here; the HTTP parts live in :mod:`healthmesh.access.router`
+so that importing scopes or audit does not import the web framework.
+"""
+
+from healthmesh.access.audit import AuditSink, audit_digest, build_audit_event, outcome_for_status
+from healthmesh.access.clients import ClientRecord, ClientRegistry, Credentials
+from healthmesh.access.context import PURPOSE_OF_USE_HEADER, AccessContext, check_purpose_of_use
+from healthmesh.access.scopes import InvalidScope, ScopeSet, permission_for
+from healthmesh.access.tokens import (
+    InsufficientScope,
+    InvalidToken,
+    SigningKey,
+    TokenService,
+    load_or_create_signing_key,
+)
+
+__all__ = [
+    "PURPOSE_OF_USE_HEADER",
+    "AccessContext",
+    "AuditSink",
+    "ClientRecord",
+    "ClientRegistry",
+    "Credentials",
+    "InsufficientScope",
+    "InvalidScope",
+    "InvalidToken",
+    "ScopeSet",
+    "SigningKey",
+    "TokenService",
+    "audit_digest",
+    "build_audit_event",
+    "check_purpose_of_use",
+    "load_or_create_signing_key",
+    "outcome_for_status",
+    "permission_for",
+]
