@@ -1,0 +1,328 @@
+"""The validation walk: one pass over a parsed JSON resource against the compiled R4 tables.
+
+A :class:`Walk` visits every property once, looks it up in the :class:`~._model.TypeDef` of
+its parent, and checks JSON shape (array vs single, object vs primitive), primitive formats,
+required codes, minimum cardinality, choice groups, primitive extensions (``_name``),
+extension shape (ext-1) and reference targets. Locations are built only for complex children
+and for problems, to keep the common (valid) path cheap.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from healthmesh.fhir.validation._issues import ValidationIssue
+from healthmesh.fhir.validation._model import (
+    CHOICE,
+    K_CODE,
+    K_COMPLEX,
+    K_MANY,
+    K_MANY_PRIM,
+    K_MATCH,
+    K_PRIM,
+    K_REFERENCE,
+    K_TEXT,
+    Elem,
+    Model,
+    TypeDef,
+)
+from healthmesh.fhir.validation._primitives import MAX_STRING
+from healthmesh.fhir.validation._references import referenced_type
+
+MAX_DEPTH = 100  # nested objects; far beyond any real resource
+MAX_ISSUES = 200
+_SAFE_KEY = re.compile(r"_?[A-Za-z][A-Za-z0-9_\-]{0,63}").fullmatch
+
+
+class _TooMany(Exception):
+    """Raised internally once MAX_ISSUES is reached."""
+
+
+def _key(key: object) -> str:
+    """A property name safe to put in a location (names are not values, but be careful)."""
+    return key if isinstance(key, str) and _SAFE_KEY(key) else "?"
+
+
+class Walk:
+    """State of one ``validate`` call: the issues found and the enclosing Bundle's fullUrls."""
+
+    __slots__ = ("bundle_urls", "element", "issues", "rtypes", "types")
+
+    def __init__(self, model: Model) -> None:
+        self.issues: list[ValidationIssue] = []
+        self.types = model.types
+        self.rtypes = model.resource_types
+        self.element = model.types["Element"]
+        self.bundle_urls: dict[str, str] | None = None
+
+    def add(self, severity: str, code: str, location: str, message: str) -> None:
+        """Record one issue (stops the walk when there are too many)."""
+        if len(self.issues) >= MAX_ISSUES:
+            raise _TooMany
+        self.issues.append(ValidationIssue(severity, code, location, message))
+
+    # -- resources ----------------------------------------------------------------------
+    def resource(self, res: Any, path: str, depth: int) -> None:
+        """Validate a whole resource found at ``path`` ('' for the top level)."""
+        if type(res) is not dict:
+            self.add("error", "structure", path or "Resource", "a resource must be a JSON object")
+            return
+        rt = res.get("resourceType")
+        if type(rt) is not str:
+            self.add("error", "required", path or "Resource", "resourceType is missing")
+            return
+        if rt not in self.rtypes:
+            self.add("error", "not-supported", path or "Resource", "unknown R4 resourceType")
+            return
+        saved = self.bundle_urls
+        if rt == "Bundle":
+            self.bundle_urls = _bundle_urls(res)
+        self.obj(res, self.types[rt], path or rt, depth)
+        self.bundle_urls = saved
+
+    # -- objects ------------------------------------------------------------------------
+    def obj(self, o: dict[Any, Any], td: TypeDef, path: str, depth: int) -> None:
+        """Validate the properties of one JSON object of type ``td``.
+
+        The loop accepts the common valid cases inline (one dict look-up and one or two C
+        calls per property); anything unusual goes to :meth:`slow`, which finds the problem.
+        """
+        if not o:
+            self.add("error", "required", path, "empty objects are not allowed")
+            return
+        if depth > MAX_DEPTH:
+            self.add("error", "too-costly", path, "content is nested too deeply")
+            return
+        fast = td.fast
+        groups: dict[str, str] | None = None
+        for key, value in o.items():
+            entry = fast.get(key)
+            if entry is None:
+                groups = self.unlisted(o, key, value, td, path, depth, groups)
+                continue
+            kind, aux, el = entry
+            if kind >= CHOICE:
+                groups = self._choice(groups, el, path, key)
+                kind -= CHOICE
+            if kind in (K_COMPLEX, K_REFERENCE):
+                if type(value) is dict:
+                    self.obj(value, aux, f"{path}.{key}", depth + 1)
+                    if kind == K_REFERENCE:
+                        self.reference(value, el.targets, f"{path}.{key}")
+                    continue
+            elif kind == K_MATCH:
+                if type(value) is str and aux(value) is not None:
+                    continue
+            elif kind == K_TEXT:
+                if (type(value) is str and value and value.isprintable()
+                        and len(value) <= MAX_STRING and not value.isspace()):
+                    continue
+            elif kind == K_CODE:
+                if type(value) is str and value in aux:
+                    continue
+            elif kind == K_MANY:
+                if type(value) is list and value:
+                    for i, item in enumerate(value):
+                        self.complex(el, item, f"{path}.{key}[{i}]", depth)
+                    continue
+            elif kind == K_MANY_PRIM:
+                if type(value) is list and value:
+                    self.primitive_list(o, el, value, path)
+                    continue
+            elif (kind == K_PRIM and type(value) is not list and value is not None
+                  and aux(value) is None):
+                continue
+            self.slow(o, el, key, value, path, depth)
+        if (td.req_keys and not o.keys() >= td.req_keys) or td.req_choices:
+            self.required(o, td, path)
+        if td.is_extension and (groups is not None) == ("extension" in o):
+            self.add("error", "invariant", path,
+                     "an extension must have either a value[x] or nested extensions (ext-1)")
+
+    def unlisted(
+        self, o: dict[Any, Any], key: Any, value: Any, td: TypeDef, path: str, depth: int,
+        groups: dict[str, str] | None,
+    ) -> dict[str, str] | None:
+        """A property that is not an element of ``td``: resourceType, ``_name`` or unknown."""
+        if key == "resourceType" and td.is_resource:
+            return groups
+        if isinstance(key, str) and key.startswith("_"):
+            base = self.primitive_extension(o, key, value, td, path, depth)
+            if base is not None and base.choice is not None and base.key not in o:
+                groups = self._choice(groups, base, path, key)
+            return groups
+        self.add("error", "structure", f"{path}.{_key(key)}", "unknown element")
+        return groups
+
+    def slow(
+        self, o: dict[Any, Any], el: Elem, key: str, value: Any, path: str, depth: int
+    ) -> None:
+        """Full checks of one property (reached when the fast path did not accept it)."""
+        if el.many:
+            if type(value) is not list:
+                self.add("error", "structure", f"{path}.{key}", "must be a JSON array")
+            elif not value:
+                self.add("error", "required", f"{path}.{key}", "empty arrays are not allowed")
+            elif el.prim is not None:
+                self.primitive_list(o, el, value, path)
+            else:
+                for i, item in enumerate(value):
+                    self.complex(el, item, f"{path}.{key}[{i}]", depth)
+        elif type(value) is list:
+            self.add("error", "structure", f"{path}.{key}", "must not be an array")
+        elif value is None:
+            self.add("error", "structure", f"{path}.{key}", "null values are not allowed")
+        elif el.prim is not None:
+            problem = el.prim(value)
+            if problem is not None:
+                self.add(problem[0], problem[1], f"{path}.{key}", problem[2])
+                if problem[0] == "error":
+                    return
+            if el.codes is not None and value not in el.codes:
+                self._bad_code(el, f"{path}.{key}")
+        else:
+            self.complex(el, value, f"{path}.{key}", depth)
+
+    def required(self, o: dict[Any, Any], td: TypeDef, path: str) -> None:
+        """Report required elements (or required choice groups) that are missing."""
+        for display, keys in td.required:
+            for k in keys:
+                if k in o or "_" + k in o:
+                    break
+            else:
+                self.add("error", "required", f"{path}.{display}", "required element is missing")
+
+    def _choice(
+        self, groups: dict[str, str] | None, el: Elem, path: str, key: str
+    ) -> dict[str, str]:
+        """Track choice groups; two properties of one group (valueX and valueY) are an error."""
+        assert el.choice is not None
+        if groups is None:
+            return {el.choice: key}
+        if el.choice in groups and groups[el.choice] != key.lstrip("_"):
+            self.add("error", "structure", f"{path}.{key}",
+                     f"only one {el.choice}[x] element is allowed")
+        groups[el.choice] = key.lstrip("_")
+        return groups
+
+    def complex(self, el: Elem, value: Any, path: str, depth: int) -> None:
+        """Validate one value of a complex-typed (or resource-typed) element."""
+        if el.is_resource:
+            self.resource(value, path, depth + 1)
+            return
+        if type(value) is not dict:
+            self.add("error", "structure", path, "must be a JSON object")
+            return
+        assert el.typedef is not None
+        self.obj(value, el.typedef, path, depth + 1)
+        if el.type_name == "Reference":
+            self.reference(value, el.targets, path)
+
+    # -- primitives ---------------------------------------------------------------------
+    def primitive_list(self, o: dict[Any, Any], el: Elem, value: list[Any], path: str) -> None:
+        """Validate an array of primitives (nulls allowed where ``_name`` has content)."""
+        prim, codes, key = el.prim, el.codes, el.key
+        assert prim is not None
+        for i, item in enumerate(value):
+            if item is None:
+                ext = o.get("_" + key)
+                if not (type(ext) is list and i < len(ext) and ext[i] is not None):
+                    self.add("error", "structure", f"{path}.{key}[{i}]",
+                             "null is only allowed where _" + key + " has an extension")
+                continue
+            problem = prim(item)
+            if problem is not None:
+                self.add(problem[0], problem[1], f"{path}.{key}[{i}]", problem[2])
+                if problem[0] == "error":
+                    continue
+            if codes is not None and item not in codes:
+                self._bad_code(el, f"{path}.{key}[{i}]")
+
+    def primitive_extension(
+        self, o: dict[Any, Any], key: str, value: Any, td: TypeDef, path: str, depth: int
+    ) -> Elem | None:
+        """Validate ``_name`` (id/extensions of a primitive); return the primitive's Elem."""
+        el = td.elems.get(key[1:])
+        loc = f"{path}.{_key(key)}"
+        if el is None or el.prim is None:
+            self.add("error", "structure", loc, "unknown element")
+            return None
+        if not el.many:
+            if type(value) is not dict:
+                self.add("error", "structure", loc, "must be a JSON object")
+            else:
+                self.obj(value, self.element, loc, depth + 1)
+            return el
+        if type(value) is not list:
+            self.add("error", "structure", loc, "must be a JSON array")
+            return el
+        if not value:
+            self.add("error", "required", loc, "empty arrays are not allowed")
+            return el
+        main = o.get(el.key)
+        if type(main) is list and len(main) != len(value):
+            self.add("error", "structure", loc, f"must have the same length as {el.key}")
+        for i, item in enumerate(value):
+            if item is None:
+                if type(main) is not list or i >= len(main) or main[i] is None:
+                    self.add("error", "structure", f"{loc}[{i}]",
+                             "null here needs a value at the same index of " + el.key)
+            elif type(item) is not dict:
+                self.add("error", "structure", f"{loc}[{i}]", "must be a JSON object")
+            else:
+                self.obj(item, self.element, f"{loc}[{i}]", depth + 1)
+        return el
+
+    def _bad_code(self, el: Elem, location: str) -> None:
+        self.add("error", "code-invalid", location,
+                 f"code is not in the required value set {el.code_set}")
+
+    # -- references ---------------------------------------------------------------------
+    def reference(self, value: dict[Any, Any], targets: frozenset[str] | None, path: str) -> None:
+        """Check a Reference's literal reference and ``type`` against the allowed targets."""
+        ref = value.get("reference")
+        if type(ref) is str and ref:
+            result = referenced_type(ref, self.rtypes, self.bundle_urls)
+            if result.error is not None:
+                self.add("error", "value", f"{path}.reference", result.error)
+            elif (targets is not None and result.type_name is not None
+                  and result.type_name not in targets):
+                self.add("error", "invalid", f"{path}.reference",
+                         _target_message(result.type_name, targets))
+        rtype = value.get("type")
+        if (type(rtype) is str and targets is not None and rtype in self.rtypes
+                and rtype not in targets):
+            self.add("error", "invalid", f"{path}.type", _target_message(rtype, targets))
+
+
+def _target_message(found: str, targets: frozenset[str]) -> str:
+    return f"a reference to {found} is not allowed here (allowed: {', '.join(sorted(targets))})"
+
+
+def _bundle_urls(bundle: dict[Any, Any]) -> dict[str, str] | None:
+    """``fullUrl -> resourceType`` for the entries of a Bundle (to type-check urn:uuid refs)."""
+    entries = bundle.get("entry")
+    if type(entries) is not list:
+        return None
+    urls: dict[str, str] = {}
+    for entry in entries:
+        if type(entry) is dict:
+            url, res = entry.get("fullUrl"), entry.get("resource")
+            if type(url) is str and type(res) is dict:
+                rt = res.get("resourceType")
+                if type(rt) is str:
+                    urls[url] = rt
+    return urls
+
+
+def walk(model: Model, resource: object) -> list[ValidationIssue]:
+    """Validate ``resource``; return all issues (see ``healthmesh.fhir.validation.validate``)."""
+    w = Walk(model)
+    try:
+        w.resource(resource, "", 0)
+    except _TooMany:
+        w.issues.append(ValidationIssue("error", "too-costly", "", "too many issues; stopped"))
+    except RecursionError:
+        w.issues.append(ValidationIssue("error", "too-costly", "", "content is nested too deeply"))
+    return w.issues
