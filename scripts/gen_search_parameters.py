@@ -1,0 +1,138 @@
+"""Generate the compact FHIR R4 search-parameter and patient-compartment tables.
+
+The official R4 (4.0.1) definitions ship in the npm package ``hl7.fhir.r4.examples@4.0.1``
+(HL7 Inc, CC0-1.0): ``Bundle-searchParams.json`` holds the 1,375 core SearchParameter
+definitions (the package also holds 25 extension/example SearchParameter-*.json files that are
+not part of the core bundle; they are left out) and ``CompartmentDefinition-patient.json`` the
+patient compartment. This script fetches the package with ``npm pack`` into a temporary
+directory (or reads an unpacked ``package/`` folder given with ``--package-dir``) and writes
+
+- ``src/healthmesh/fhir/_generated/search_parameters.json.gz``: ``{"header": {...},
+  "params": [...]}`` where each param keeps only what search needs: ``id``, ``url``, ``code``,
+  ``base``, ``type``, ``expression``, ``target``, ``component`` (``[definition, expression]``
+  pairs), ``comparator``, ``modifier``, ``multipleOr``, ``multipleAnd``;
+- ``src/healthmesh/fhir/_generated/compartment_patient.json.gz``: the CompartmentDefinition
+  with its narrative dropped (``resource`` entries unchanged).
+
+It then prints a survey of the FHIRPath expressions: how many branches the search package
+compiles to Python closures and which fall back to fhirpathpy.
+
+Run: ``.venv/bin/python scripts/gen_search_parameters.py`` (needs ``npm`` and the npm registry,
+or ``--package-dir``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import subprocess
+import sys
+import tarfile
+import tempfile
+from pathlib import Path
+from typing import Any
+
+PACKAGE = "hl7.fhir.r4.examples"
+VERSION = "4.0.1"
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "src" / "healthmesh" / "fhir" / "_generated"
+KEEP = (
+    "id",
+    "url",
+    "code",
+    "base",
+    "type",
+    "expression",
+    "target",
+    "comparator",
+    "modifier",
+    "multipleOr",
+    "multipleAnd",
+)
+
+
+def fetch_package(workdir: Path) -> Path:
+    """``npm pack`` the examples package into ``workdir`` and unpack it; return ``package/``."""
+    subprocess.run(
+        ["npm", "pack", f"{PACKAGE}@{VERSION}", "--silent"],
+        cwd=workdir,
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    tgz = next(workdir.glob(f"{PACKAGE}-{VERSION}.tgz"))
+    with tarfile.open(tgz) as tar:
+        members = [
+            m
+            for m in tar.getmembers()
+            if m.name
+            in ("package/package.json", "package/Bundle-searchParams.json")
+            or m.name == "package/CompartmentDefinition-patient.json"
+        ]
+        tar.extractall(workdir, members=members, filter="data")
+    return workdir / "package"
+
+
+def compact_param(res: dict[str, Any]) -> dict[str, Any]:
+    out = {k: res[k] for k in KEEP if k in res}
+    if "component" in res:
+        out["component"] = [[c["definition"], c["expression"]] for c in res["component"]]
+    return out
+
+
+def write_gz(path: Path, obj: Any) -> None:
+    data = json.dumps(obj, separators=(",", ":"), sort_keys=True).encode()
+    with gzip.GzipFile(path, "wb", mtime=0) as fh:  # mtime=0: reproducible bytes
+        fh.write(data)
+    print(f"wrote {path.relative_to(ROOT)} ({path.stat().st_size:,} bytes)")
+
+
+def generate(package_dir: Path) -> None:
+    meta = json.loads((package_dir / "package.json").read_text())
+    header = {
+        "package": meta["name"],
+        "version": meta["version"],
+        "license": meta.get("license"),
+        "author": meta.get("author"),
+        "fhirVersion": meta.get("fhirVersions", [VERSION])[0],
+        "generator": "scripts/gen_search_parameters.py",
+    }
+    bundle = json.loads((package_dir / "Bundle-searchParams.json").read_text())
+    params = [compact_param(e["resource"]) for e in bundle["entry"]]
+    OUT.mkdir(parents=True, exist_ok=True)
+    write_gz(OUT / "search_parameters.json.gz", {"header": header, "params": params})
+    comp = json.loads((package_dir / "CompartmentDefinition-patient.json").read_text())
+    comp.pop("text", None)
+    write_gz(OUT / "compartment_patient.json.gz", {"header": header, "compartment": comp})
+    print(f"{len(params)} search parameters, {len(comp['resource'])} compartment entries")
+
+
+def survey() -> None:
+    """Print how the registry's expressions compile (needs the package importable)."""
+    sys.path.insert(0, str(ROOT / "src"))
+    from healthmesh.fhir.search.registry import load_registry
+
+    reg = load_registry()
+    stats = reg.compile_stats()
+    print(
+        f"survey: {stats['params']} (type, code) entries, {stats['compiled']} compiled to "
+        f"closures, {stats['fallback']} via fhirpathpy, {stats['none']} without expression"
+    )
+    for line in stats["fallback_list"]:
+        print("  fallback:", line)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--package-dir", type=Path, help="an unpacked npm package/ folder")
+    args = ap.parse_args()
+    if args.package_dir:
+        generate(args.package_dir)
+    else:
+        with tempfile.TemporaryDirectory() as tmp:
+            generate(fetch_package(Path(tmp)))
+    survey()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,273 @@
+"""The search-parameter registry: the R4 definitions, split per resource type and compiled.
+
+Definitions come from the generated table ``_generated/search_parameters.json.gz``
+(``scripts/gen_search_parameters.py``, from ``hl7.fhir.r4.examples@4.0.1``, CC0). A
+definition with several bases (``clinical-patient``: ``AllergyIntolerance.patient |
+CarePlan.subject.where(resolve() is Patient) | ...``) becomes one :class:`SearchParam` per
+base whose expression keeps only that base's union branches. Definitions on ``Resource``
+(``_id``, ``_lastUpdated``, ``_tag``, ``_profile``, ``_security``, ``_source``) apply to
+every type. ``_text``, ``_content`` and ``_query`` have no expression and are not indexed.
+Each expression is compiled once (:mod:`.compiler`); the few outside the compiled subset
+are evaluated with fhirpathpy (``Registry.compile_stats`` counts them).
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from healthmesh.fhir.search.compiler import Closure, compile_expression, reference_type
+from healthmesh.fhir.search.fhirpath import Unsupported
+from healthmesh.fhir.search.model import RESOURCE_TYPES
+
+GENERATED = Path(__file__).resolve().parents[1] / "_generated"
+_RESOURCE_LEVEL = ("Resource", "DomainResource")
+_NOT_INDEXED = ("_text", "_content", "_query")
+_MODIFIERS: dict[str, tuple[str, ...]] = {
+    "string": ("missing", "exact", "contains"),
+    "token": ("missing", "text", "not", "above", "below", "in", "not-in", "of-type"),
+    "reference": ("missing", "type", "identifier", "above", "below"),
+    "uri": ("missing", "above", "below"),
+    "date": ("missing",),
+    "number": ("missing",),
+    "quantity": ("missing",),
+    "composite": ("missing",),
+    "special": (),
+}
+
+
+@dataclass(frozen=True)
+class SearchParam:
+    """One search parameter as it applies to one resource type (``base``).
+
+    ``components`` holds, for a composite, ``(component parameter code, expression relative to
+    each element the composite's expression selects)``. ``modifiers`` are those the R4 spec
+    defines for the type (the definitions list none themselves).
+    """
+
+    code: str
+    type: str
+    base: str
+    expression: str
+    targets: tuple[str, ...]
+    components: tuple[tuple[str, str], ...]
+    url: str
+    modifiers: tuple[str, ...]
+    multiple_or: bool
+    multiple_and: bool
+    comparators: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What :func:`~.extract.extract` runs for one parameter of one type."""
+
+    param: SearchParam
+    fn: Closure
+    components: tuple[tuple[str, Closure], ...]  # (component type, closure)
+
+
+def split_branches(expression: str) -> list[str]:
+    """Split at top-level ``|`` (outside parentheses, brackets and quotes)."""
+    out: list[str] = []
+    depth, start, quote = 0, 0, False
+    for i, ch in enumerate(expression):
+        if ch == "'" and (i == 0 or expression[i - 1] != "\\"):
+            quote = not quote
+        elif quote:
+            continue
+        elif ch in "([":
+            depth += 1
+        elif ch in ")]":
+            depth -= 1
+        elif ch == "|" and depth == 0:
+            out.append(expression[start:i].strip())
+            start = i + 1
+    out.append(expression[start:].strip())
+    return [b for b in out if b]
+
+
+def branch_root(branch: str) -> str:
+    """The type name a branch starts from: ``(Observation.value as X)`` -> ``Observation``."""
+    text = branch.lstrip("( ")
+    end = 0
+    while end < len(text) and (text[end].isalnum() or text[end] == "_"):
+        end += 1
+    return text[:end]
+
+
+def _fallback(expression: str) -> Closure:
+    """Evaluate ``expression`` with fhirpathpy (for FHIRPath outside the compiled subset)."""
+    from fhirpathpy import compile as fp_compile
+    from fhirpathpy.models import models
+
+    def resolve(refs: list[Any]) -> list[Any]:
+        return [
+            {"resourceType": t}
+            for r in refs
+            if isinstance(r, dict) and (t := reference_type(r, {})) is not None
+        ]
+
+    fn = fp_compile(
+        expression,
+        models["r4"],
+        {"userInvocationTable": {"resolve": {"fn": resolve, "arity": {0: []}}}},
+    )
+
+    def run(items: list[tuple[Any, str | None]], root: dict[str, Any]) -> Any:
+        return [(v, None) for v in fn(root, {"resource": root})]
+
+    return run
+
+
+class Registry:
+    """Search parameters per resource type, with compiled extraction plans."""
+
+    def __init__(self, definitions: list[dict[str, Any]], compartments: dict[str, Any]) -> None:
+        self._by_type: dict[str, dict[str, SearchParam]] = {}
+        self._resource_level: dict[str, SearchParam] = {}
+        self._fallbacks: list[str] = []
+        self._compiled: dict[str, Closure] = {}
+        type_of_url = {d["url"]: d["type"] for d in definitions}
+        code_of_url = {d["url"]: d["code"] for d in definitions}
+        self._component_types: dict[tuple[str, str], str] = {}
+        for d in definitions:
+            for base, expr in self._split(d):
+                sp = SearchParam(
+                    code=d["code"],
+                    type=d["type"],
+                    base=base,
+                    expression=expr,
+                    targets=tuple(d.get("target", ())),
+                    components=tuple(
+                        (code_of_url.get(url, url.rsplit("/", 1)[-1]), cexpr)
+                        for url, cexpr in d.get("component", ())
+                    ),
+                    url=d["url"],
+                    modifiers=_MODIFIERS.get(d["type"], ()),
+                    multiple_or=d.get("multipleOr", True),
+                    multiple_and=d.get("multipleAnd", True),
+                    comparators=tuple(d.get("comparator", ())),
+                )
+                for url, cexpr in d.get("component", ()):
+                    self._component_types[(d["url"], cexpr)] = type_of_url.get(url, "string")
+                if base in _RESOURCE_LEVEL:
+                    self._resource_level[sp.code] = sp
+                else:
+                    self._by_type.setdefault(base, {})[sp.code] = sp
+        self._compartments = compartments
+        self._views: dict[str, Mapping[str, SearchParam]] = {}
+        self._plans: dict[str, tuple[Plan, ...]] = {}
+        self._no_expression = sum(1 for d in definitions if not d.get("expression"))
+
+    @staticmethod
+    def _split(d: dict[str, Any]) -> list[tuple[str, str]]:
+        expr = d.get("expression")
+        if not expr or d["code"] in _NOT_INDEXED:
+            return []
+        bases = d["base"]
+        if len(bases) == 1:
+            return [(bases[0], expr)]
+        grouped: dict[str, list[str]] = {}
+        for branch in split_branches(expr):
+            grouped.setdefault(branch_root(branch), []).append(branch)
+        return [(b, " | ".join(grouped[b])) for b in bases if b in grouped]
+
+    def resource_types(self) -> tuple[str, ...]:
+        """Every resource type that has search parameters of its own, sorted."""
+        return tuple(sorted(self._by_type))
+
+    def for_type(self, resource_type: str) -> Mapping[str, SearchParam]:
+        """All parameters of ``resource_type``, Resource-level ones (``_id`` ...) included."""
+        view = self._views.get(resource_type)
+        if view is None:
+            merged = dict(self._resource_level)
+            merged.update(self._by_type.get(resource_type, {}))
+            view = MappingProxyType(merged)
+            self._views[resource_type] = view
+        return view
+
+    def get(self, resource_type: str, code: str) -> SearchParam | None:
+        """One parameter by type and code, or None."""
+        return self.for_type(resource_type).get(code)
+
+    def compartment_params(self, compartment: str, resource_type: str) -> tuple[str, ...]:
+        """The parameters that put a ``resource_type`` in ``compartment`` (e.g. ``Patient``)."""
+        return tuple(self._compartments.get(compartment, {}).get(resource_type, ()))
+
+    def compartment_types(self, compartment: str) -> tuple[str, ...]:
+        """The resource types that can be in ``compartment``, sorted."""
+        return tuple(sorted(t for t, p in self._compartments.get(compartment, {}).items() if p))
+
+    def compiled(self, expression: str) -> Closure:
+        """The closure for an expression (compiled once; fhirpathpy for the rest)."""
+        fn = self._compiled.get(expression)
+        if fn is None:
+            try:
+                fn = compile_expression(expression)
+            except Unsupported:
+                fn = _fallback(expression)
+                self._fallbacks.append(expression)
+            self._compiled[expression] = fn
+        return fn
+
+    def plan(self, resource_type: str) -> tuple[Plan, ...]:
+        """The extraction plan of one resource type: each indexed parameter, compiled."""
+        done = self._plans.get(resource_type)
+        if done is not None:
+            return done
+        plans: list[Plan] = []
+        for sp in self.for_type(resource_type).values():
+            if sp.type == "special":
+                continue
+            comps = tuple(
+                (self._component_types.get((sp.url, cexpr), "string"), self.compiled(cexpr))
+                for _, cexpr in sp.components
+            )
+            plans.append(Plan(sp, self.compiled(sp.expression), comps))
+        self._plans[resource_type] = tuple(plans)
+        return self._plans[resource_type]
+
+    def compile_stats(self) -> dict[str, Any]:
+        """Survey: how many (type, code) entries compile to closures and which fall back."""
+        entries = [sp for t in RESOURCE_TYPES for sp in self._by_type.get(t, {}).values()]
+        entries += list(self._resource_level.values())
+        for t in RESOURCE_TYPES:
+            self.plan(t)
+        fallback = [sp for sp in entries if sp.expression in self._fallbacks]
+        return {
+            "params": len(entries),
+            "compiled": len(entries) - len(fallback),
+            "fallback": len(fallback),
+            "none": self._no_expression,
+            "fallback_list": [f"{sp.base}.{sp.code}: {sp.expression}" for sp in fallback],
+        }
+
+
+def _read(name: str) -> Any:
+    with gzip.open(GENERATED / name, "rt", encoding="utf-8") as fh:
+        return json.load(fh)
+
+
+def load_registry() -> Registry:
+    """Build a registry from the generated tables (use :func:`default_registry` to share one)."""
+    params = _read("search_parameters.json.gz")["params"]
+    comp = _read("compartment_patient.json.gz")["compartment"]
+    patient = {r["code"]: list(r.get("param", ())) for r in comp["resource"]}
+    return Registry(params, {comp["code"]: patient})
+
+
+_DEFAULT: list[Registry] = []
+
+
+def default_registry() -> Registry:
+    """The process-wide registry built from the generated R4 tables (built on first use)."""
+    if not _DEFAULT:
+        _DEFAULT.append(load_registry())
+    return _DEFAULT[0]
+

@@ -1,0 +1,280 @@
+"""Turn the elements a search expression selects into normalised index values, per type.
+
+Each ``*_values`` function takes the items ``(json value, FHIR type)`` an expression returned
+and yields tuples without the parameter code; :mod:`.extract` prefixes the code (rows) or
+reshapes them (composite components). Elements of unknown type (fhirpathpy fallback) are
+classified by their JSON shape.
+
+Choices made here (documented in docs/search.md):
+
+- token: a Coding row carries the normalised ``display`` as its text (``:text`` matches
+  ``CodeableConcept.text`` and ``Coding.display``); an Identifier row carries the normalised
+  ``type.text``; ``code`` elements are indexed without their implicit system;
+- string: the normalised form is cut to 255 characters (``exact`` keeps the full value);
+- reference: contained (``#id``) references and references with only an ``identifier`` are
+  not indexed; ``urn:uuid:`` references keep only the url; canonicals are indexed without
+  their ``|version`` and, when versioned, once more with it;
+- quantity: Money uses ``urn:iso:std:iso:4217`` as system and the currency as code; a
+  comparator (``<5``) opens the range on that side; SampledData is not indexed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from healthmesh.fhir.search.coerce import (
+    DATE_MAX,
+    DATE_MIN,
+    NUM_MAX,
+    NUM_MIN,
+    date_range,
+    normalize_string,
+    number_range,
+)
+from healthmesh.fhir.search.model import RESOURCE_TYPES, is_a
+
+Items = list[tuple[Any, str | None]]
+Token = tuple[str | None, str | None, str | None]
+IdType = tuple[str | None, str | None, str | None]
+Quantity = tuple[str | None, str | None, str | None, float, float, float | None]
+Reference = tuple[str | None, str | None, str | None]
+
+ISO4217 = "urn:iso:std:iso:4217"
+STRING_NORM_MAX = 255
+_NAME_PARTS = ("family", "given", "prefix", "suffix", "text")
+_ADDRESS_PARTS = ("line", "city", "district", "state", "postalCode", "country", "text")
+_CONTACT_SYSTEMS = {"phone", "fax", "email", "pager", "url", "sms", "other"}
+
+
+def _norm(text: str | None) -> str | None:
+    return normalize_string(text)[:STRING_NORM_MAX] if isinstance(text, str) and text else None
+
+
+def _shape(value: Any) -> str | None:
+    """Guess a FHIR type from JSON shape (only for fhirpathpy fallback values)."""
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "decimal"
+    if isinstance(value, str):
+        return "string"
+    if not isinstance(value, dict):
+        return None
+    if "resourceType" in value:
+        return value["resourceType"]  # type: ignore[no-any-return]
+    if "coding" in value:
+        return "CodeableConcept"
+    if "reference" in value:
+        return "Reference"
+    if "start" in value or "end" in value:
+        return "Period"
+    if "low" in value or "high" in value:
+        return "Range"
+    if "family" in value or "given" in value:
+        return "HumanName"
+    if "line" in value or "city" in value or "postalCode" in value:
+        return "Address"
+    if "currency" in value:
+        return "Money"
+    if "value" in value and isinstance(value["value"], int | float):
+        return "Quantity"
+    if "value" in value:
+        return "ContactPoint" if value.get("system") in _CONTACT_SYSTEMS else "Identifier"
+    if "code" in value:
+        return "Coding"
+    if "event" in value or "repeat" in value:
+        return "Timing"
+    return "CodeableConcept" if "text" in value else None
+
+
+def strings(items: Items) -> Iterator[tuple[str, str]]:
+    """``(norm, exact)`` per string, HumanName/Address expanded to their parts."""
+    for value, vtype in items:
+        t = vtype or _shape(value)
+        if isinstance(value, str):
+            if value:
+                yield normalize_string(value)[:STRING_NORM_MAX], value
+        elif isinstance(value, dict) and t in ("HumanName", "Address"):
+            for part in _NAME_PARTS if t == "HumanName" else _ADDRESS_PARTS:
+                got = value.get(part)
+                for text in got if isinstance(got, list) else (got,):
+                    if isinstance(text, str) and text:
+                        yield normalize_string(text)[:STRING_NORM_MAX], text
+
+
+def _coding(c: Any) -> Token | None:
+    if not isinstance(c, dict):
+        return None
+    system, code, display = c.get("system"), c.get("code"), c.get("display")
+    if system is None and code is None and not display:
+        return None
+    return system, code, _norm(display)
+
+
+def tokens(items: Items, id_types: list[IdType] | None = None) -> Iterator[Token]:
+    """``(system, value, text_norm)`` per token; Identifier types go to ``id_types``."""
+    for value, vtype in items:
+        t = vtype or _shape(value)
+        if isinstance(value, bool):
+            yield None, "true" if value else "false", None
+        elif isinstance(value, str):
+            yield None, value, None
+        elif isinstance(value, int | float):
+            yield None, str(value), None
+        elif not isinstance(value, dict):
+            continue
+        elif t == "CodeableConcept":
+            for c in value.get("coding") or ():
+                if (row := _coding(c)) is not None:
+                    yield row
+            if text := _norm(value.get("text")):
+                yield None, None, text
+        elif t == "Coding":
+            if (row := _coding(value)) is not None:
+                yield row
+        elif t == "Identifier":
+            ident = value.get("value")
+            itype = value.get("type")
+            text = _norm(itype.get("text")) if isinstance(itype, dict) else None
+            if ident is not None or value.get("system") is not None:
+                yield value.get("system"), ident, text
+            if id_types is not None and isinstance(itype, dict):
+                for c in itype.get("coding") or ():
+                    if isinstance(c, dict) and (c.get("code") or c.get("system")):
+                        id_types.append((c.get("system"), c.get("code"), ident))
+        elif t == "ContactPoint":
+            if value.get("value") is not None:
+                yield None, value["value"], None
+
+
+def dates(items: Items) -> Iterator[tuple[float, float]]:
+    """``(low, high)`` per date, dateTime, instant, Period and Timing event/bounds."""
+    for value, vtype in items:
+        if isinstance(value, str):
+            if (got := date_range(value)) is not None:
+                yield got
+            continue
+        if not isinstance(value, dict):
+            continue
+        t = vtype or _shape(value)
+        if t == "Period":
+            if (got := _period(value)) is not None:
+                yield got
+        elif t == "Timing":
+            for event in value.get("event") or ():
+                if isinstance(event, str) and (got := date_range(event)) is not None:
+                    yield got
+            repeat = value.get("repeat")
+            bounds = repeat.get("boundsPeriod") if isinstance(repeat, dict) else None
+            if isinstance(bounds, dict) and (got := _period(bounds)) is not None:
+                yield got
+
+
+def _period(value: dict[str, Any]) -> tuple[float, float] | None:
+    start, end = value.get("start"), value.get("end")
+    if start is None and end is None:
+        return None
+    lo = date_range(start) if isinstance(start, str) else None
+    hi = date_range(end) if isinstance(end, str) else None
+    if (start is not None and lo is None) or (end is not None and hi is None):
+        return None
+    return (lo[0] if lo else DATE_MIN), (hi[1] if hi else DATE_MAX)
+
+
+def numbers(items: Items) -> Iterator[tuple[float, float, float]]:
+    """``(low, high, value)`` per decimal/integer."""
+    for value, _ in items:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            yield number_range(value)
+
+
+def quantities(items: Items) -> Iterator[Quantity]:
+    """``(system, unit code, unit text, low, high, value)`` per Quantity, Money and Range."""
+    for value, vtype in items:
+        if not isinstance(value, dict):
+            continue
+        t = vtype or _shape(value)
+        if t == "Range":
+            low, high = value.get("low"), value.get("high")
+            lo = _quantity(low) if isinstance(low, dict) else None
+            hi = _quantity(high) if isinstance(high, dict) else None
+            unit = lo if lo is not None else hi
+            if unit is None:
+                continue
+            yield (
+                unit[0],
+                unit[1],
+                unit[2],
+                lo[3] if lo else NUM_MIN,
+                hi[4] if hi else NUM_MAX,
+                None,
+            )
+        elif t == "Money":
+            amount = value.get("value")
+            if isinstance(amount, int | float) and not isinstance(amount, bool):
+                lo_, hi_, v = number_range(amount)
+                yield ISO4217, value.get("currency"), value.get("currency"), lo_, hi_, v
+        elif t is not None and is_a(t, "Quantity") and (q := _quantity(value)) is not None:
+            yield q
+
+
+def _quantity(value: dict[str, Any]) -> Quantity | None:
+    amount = value.get("value")
+    if not isinstance(amount, int | float) or isinstance(amount, bool):
+        return None
+    low, high, v = number_range(amount)
+    comparator = value.get("comparator")
+    if comparator in ("<", "<="):
+        low = NUM_MIN
+    elif comparator in (">", ">="):
+        high = NUM_MAX
+    return value.get("system"), value.get("code"), value.get("unit"), low, high, v
+
+
+def parse_reference(text: str) -> Reference | None:
+    """``(type, id, url)`` for a literal reference string (see module docstring).
+
+    >>> parse_reference("Patient/1/_history/2")
+    ('Patient', '1', None)
+    >>> parse_reference("http://x.org/fhir/Patient/1")
+    ('Patient', '1', 'http://x.org/fhir/Patient/1')
+    """
+    if not text or text.startswith("#"):
+        return None
+    absolute = "://" in text or text.startswith("urn:")
+    parts = text.split("|", 1)[0].split("/")
+    if len(parts) >= 4 and parts[-2] == "_history":
+        parts = parts[:-2]
+    if len(parts) >= 2 and parts[-2] in RESOURCE_TYPES and parts[-1]:
+        return parts[-2], parts[-1], text if absolute else None
+    return None, None, text
+
+
+def references(items: Items) -> Iterator[Reference]:
+    """``(target type, target id, url)`` per Reference, canonical, uri or resource."""
+    for value, vtype in items:
+        if isinstance(value, str):
+            base = value.split("|", 1)[0]
+            if (got := parse_reference(base)) is not None:
+                yield got
+            if base != value:
+                yield None, None, value
+            continue
+        if not isinstance(value, dict):
+            continue
+        t = vtype or _shape(value)
+        if "resourceType" in value:  # Bundle.entry[0].resource
+            if isinstance(value.get("id"), str):
+                yield value["resourceType"], value["id"], None
+        elif t == "Reference":
+            ref = value.get("reference")
+            if isinstance(ref, str) and (got := parse_reference(ref)) is not None:
+                yield got
+
+
+def uris(items: Items) -> Iterator[str]:
+    """The text of each uri/url/canonical/oid/uuid."""
+    for value, _ in items:
+        if isinstance(value, str) and value:
+            yield value
