@@ -1,0 +1,22 @@
+"""Outbreak detectors, one module per algorithm behind :class:`~.base.Detector`."""
+
+from healthmesh.surveillance.detectors.base import (
+    Detector,
+    DetectorInputError,
+    DetectorResult,
+    SeriesFrame,
+)
+from healthmesh.surveillance.detectors.bayes import Bayes, bayes_system
+from healthmesh.surveillance.detectors.cusum import Cusum
+from healthmesh.surveillance.detectors.ears import EarsC
+
+__all__ = [
+    "Bayes",
+    "Cusum",
+    "Detector",
+    "DetectorInputError",
+    "DetectorResult",
+    "EarsC",
+    "SeriesFrame",
+    "bayes_system",
+]
