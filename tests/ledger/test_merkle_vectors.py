@@ -32,8 +32,7 @@ def _proof(d: dict) -> list[bytes]:
 def _probes(shared_data: Path, kind: str) -> list[tuple[str, dict]]:
     root = shared_data / VECTORS / "transparency-dev_merkle" / "testdata" / kind
     return [
-        (str(p.relative_to(root)), json.loads(p.read_text()))
-        for p in sorted(root.rglob("*.json"))
+        (str(p.relative_to(root)), json.loads(p.read_text())) for p in sorted(root.rglob("*.json"))
     ]
 
 
@@ -67,7 +66,7 @@ def test_generated_proofs_match_reference_tree(shared_data: Path) -> None:
             verify_consistency(m, n, roots[m], roots[n], consistency_proof(m, n, nodes))
 
 
-def _expect(want_err: bool, check) -> None:  # noqa: ANN001
+def _expect(want_err: bool, check) -> None:
     if want_err:
         with pytest.raises(ProofError):
             check()
@@ -113,7 +112,11 @@ def test_subtree_inclusion_probes(shared_data: Path) -> None:
             _expect(
                 d["wantErr"],
                 lambda d=d: verify_subtree_inclusion(
-                    d["leafIdx"], d["start"], d["end"], _b64(d["leafHash"]), _proof(d),
+                    d["leafIdx"],
+                    d["start"],
+                    d["end"],
+                    _b64(d["leafHash"]),
+                    _proof(d),
                     _b64(d["root"]),
                 ),
             )
@@ -129,7 +132,11 @@ def test_subtree_consistency_probes(shared_data: Path) -> None:
             _expect(
                 d["wantErr"],
                 lambda d=d: verify_subtree_consistency(
-                    d["start"], d["end"], d["size"], _b64(d["root1"]), _b64(d["root2"]),
+                    d["start"],
+                    d["end"],
+                    d["size"],
+                    _b64(d["root1"]),
+                    _b64(d["root2"]),
                     _proof(d),
                 ),
             )

@@ -9,7 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from healthmesh.ledger.checkpoint import Checkpoint, open_checkpoint, parse_checkpoint, sign_checkpoint
+from healthmesh.ledger.checkpoint import (
+    Checkpoint,
+    open_checkpoint,
+    parse_checkpoint,
+    sign_checkpoint,
+)
 from healthmesh.ledger.cosign import CosignatureSigner, CosignatureVerifier, verify_final_checkpoint
 from healthmesh.ledger.hashing import leaf_hash
 from healthmesh.ledger.note import (
@@ -44,8 +49,9 @@ def test_c2sp_signed_note_example_verifies(shared_data: Path) -> None:
 
 def test_checkpoint_unmarshal_vectors(shared_data: Path) -> None:
     cases = json.loads(
-        (shared_data / MV / "transparency-dev_formats" / "checkpoint_unmarshal_vectors.json")
-        .read_text()
+        (
+            shared_data / MV / "transparency-dev_formats" / "checkpoint_unmarshal_vectors.json"
+        ).read_text()
     )
     assert len(cases) == 12
     for case in cases:
@@ -89,8 +95,9 @@ def test_real_sigstore_rekor_entries(shared_data: Path) -> None:
             verifier = EcdsaVerifier(key_name, keys[entry["logId"]["keyId"]])
             cp, _, _ = open_checkpoint(envelope, verifier)
             assert (cp.size, cp.root) == (size, root)
+            zero = base64.b64encode(b"\0" * 32).decode()
             with pytest.raises(NoteVerificationError):
-                open_checkpoint(envelope.replace(proof["rootHash"], base64.b64encode(b"\0" * 32).decode()), verifier)
+                open_checkpoint(envelope.replace(proof["rootHash"], zero), verifier)
             checked += 1
     assert checked == 3
 
@@ -106,7 +113,8 @@ def test_checkpoint_cosignature_quorum() -> None:
     verifiers = [CosignatureVerifier.from_vkey(x.vkey()) for x in w]
     log_v = ed25519_verifier_from_vkey(log.vkey())
     got, names = verify_final_checkpoint(text, log_v, verifiers, quorum=2)
-    assert got == cp and sorted(names) == sorted([w[0].name, w[1].name])
+    assert got == cp
+    assert sorted(names) == sorted([w[0].name, w[1].name])
     with pytest.raises(NoteVerificationError):
         verify_final_checkpoint(text, log_v, verifiers, quorum=3)
     forged = text.replace("\n5\n", "\n6\n")

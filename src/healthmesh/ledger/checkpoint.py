@@ -17,8 +17,8 @@ from healthmesh.ledger.note import (
     Note,
     NoteError,
     NoteSigner,
-    NoteVerifier,
     NoteVerificationError,
+    NoteVerifier,
     sign_note,
     verify_note,
 )

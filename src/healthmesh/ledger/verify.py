@@ -36,9 +36,7 @@ def _equal(a: bytes, b: bytes) -> bool:
     return hmac.compare_digest(a, b)
 
 
-def root_from_inclusion_proof(
-    index: int, size: int, leaf: bytes, proof: Sequence[bytes]
-) -> bytes:
+def root_from_inclusion_proof(index: int, size: int, leaf: bytes, proof: Sequence[bytes]) -> bytes:
     """Root implied by an inclusion proof of leaf hash ``leaf`` at ``index`` in ``size``.
 
     >>> from healthmesh.ledger.hashing import leaf_hash
