@@ -1,0 +1,127 @@
+"""Provenance events: schemas, canonical JSON, and refusal of clear patient identifiers."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import rfc8785
+
+from healthmesh.ledger.entries import SCHEMAS, EntryError, encode_event, make_event, sha256_digest
+from healthmesh.ledger.phi import find_identifier, id18_check_ok
+
+D = sha256_digest(b"batch")
+EXAMPLES = {
+    "data_access": {"node": "hosp-a", "audit_digest": D, "event_count": 12},
+    "data_share": {
+        "from_institution": "hosp-a",
+        "to_institution": "cdc-1",
+        "dataset_digest": D,
+        "purpose": "public-health",
+    },
+    "ingestion_batch": {
+        "institution": "hosp-a",
+        "batch_digest": D,
+        "record_count": 5,
+        "source_format": "hl7v2",
+    },
+    "consent_change": {
+        "institution": "hosp-a",
+        "patient_pseudonym": "pseu:AbCdEf0123456789xy",
+        "consent_digest": D,
+        "action": "revoked",
+    },
+    "study_approval": {
+        "study_id": "st-1",
+        "approver": "irb-1",
+        "decision": "approved",
+        "protocol_digest": D,
+        "institutions": ["hosp-a", "hosp-b"],
+    },
+    "job_result_release": {
+        "job_id": "job-9",
+        "study_id": "st-1",
+        "result_digest": D,
+        "released_to": "researcher-7",
+    },
+    "model_release": {
+        "model_id": "ckd",
+        "model_version": "2",
+        "model_digest": D,
+        "training_job_id": "job-9",
+    },
+    "key_registration": {
+        "institution": "hosp-a",
+        "purpose": "witness",
+        "vkey": "a.test/w+01020304+BAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+    },
+    "key_rotation": {
+        "institution": "hosp-a",
+        "purpose": "witness",
+        "old_key_id": "01020304",
+        "vkey": "a.test/w+05060708+BAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+    },
+}
+T = "2026-11-28T10:00:00Z"
+
+
+def test_every_type_has_an_example_and_is_canonical() -> None:
+    assert {t for t, _ in SCHEMAS} == set(EXAMPLES)
+    for etype, body in EXAMPLES.items():
+        raw = encode_event(make_event(etype, "hosp-a", body, time=T))
+        assert raw == rfc8785.dumps(json.loads(raw))
+        assert json.loads(raw)["type"] == etype
+
+
+def test_key_order_does_not_change_bytes() -> None:
+    a = make_event("data_access", "hosp-a", EXAMPLES["data_access"], time=T)
+    b = dict(reversed(list(a.items())))
+    b["body"] = dict(reversed(list(a["body"].items())))
+    assert encode_event(a) == encode_event(b)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("node", "11010519491231002X"),  # resident ID number in an identifier field
+        ("node", "张三"),  # a name: not an identifier
+        ("node", "hosp 1"),
+        ("audit_digest", "d41d8cd98f00b204e9800998ecf8427e"),  # not sha256:
+        ("event_count", -1),
+        ("event_count", True),
+        ("first_event", "wang.fang@hospital.cn"),
+        ("first_event", "13812345678"),
+    ],
+)
+def test_refuses_bad_or_identifying_values(field: str, value: object) -> None:
+    body = dict(EXAMPLES["data_access"], **{field: value})
+    with pytest.raises(EntryError) as err:
+        make_event("data_access", "hosp-a", body, time=T)
+    assert str(value) not in err.value.message
+
+
+def test_refuses_unknown_fields_types_and_times() -> None:
+    with pytest.raises(EntryError):
+        make_event("data_access", "hosp-a", dict(EXAMPLES["data_access"], name="x"), time=T)
+    with pytest.raises(EntryError):
+        make_event("telemetry", "hosp-a", {}, time=T)
+    with pytest.raises(EntryError):
+        make_event("data_access", "hosp-a", EXAMPLES["data_access"], time="2026-13-01T00:00:00Z")
+    with pytest.raises(EntryError):
+        make_event("data_access", "hosp-a", EXAMPLES["data_access"], version=2, time=T)
+    with pytest.raises(EntryError):
+        make_event(
+            "consent_change",
+            "hosp-a",
+            dict(EXAMPLES["consent_change"], patient_pseudonym="110105194912310021"),
+            time=T,
+        )
+
+
+def test_phi_scanner() -> None:
+    assert id18_check_ok("11010519491231002X")
+    assert not id18_check_ok("110105194912310021")
+    assert find_identifier("id 110105194912310021") == "resident identity number"
+    assert find_identifier("+86 13912345678") == "phone number"
+    assert find_identifier("sha256:" + "1" * 64) is None
+    assert find_identifier("job-2026-11-28") is None
