@@ -77,7 +77,7 @@ class Walk:
             return
         saved = self.bundle_urls
         if rt == "Bundle":
-            self.bundle_urls = _bundle_urls(res)
+            self.bundle_urls = _bundle_urls(res, self.rtypes)
         self.obj(res, self.types[rt], path or rt, depth)
         self.bundle_urls = saved
 
@@ -300,7 +300,7 @@ def _target_message(found: str, targets: frozenset[str]) -> str:
     return f"a reference to {found} is not allowed here (allowed: {', '.join(sorted(targets))})"
 
 
-def _bundle_urls(bundle: dict[Any, Any]) -> dict[str, str] | None:
+def _bundle_urls(bundle: dict[Any, Any], rtypes: frozenset[str]) -> dict[str, str] | None:
     """``fullUrl -> resourceType`` for the entries of a Bundle (to type-check urn:uuid refs)."""
     entries = bundle.get("entry")
     if type(entries) is not list:
@@ -311,7 +311,7 @@ def _bundle_urls(bundle: dict[Any, Any]) -> dict[str, str] | None:
             url, res = entry.get("fullUrl"), entry.get("resource")
             if type(url) is str and type(res) is dict:
                 rt = res.get("resourceType")
-                if type(rt) is str:
+                if type(rt) is str and rt in rtypes:
                     urls[url] = rt
     return urls
 
