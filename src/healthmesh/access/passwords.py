@@ -15,7 +15,7 @@ import secrets
 
 __all__ = ["dummy_hash", "hash_secret", "new_secret", "verify_secret"]
 
-LOG2_N = 15
+LOG2_N = 14
 R = 8
 P = 1
 _DKLEN = 32
