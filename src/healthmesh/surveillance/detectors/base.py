@@ -9,6 +9,7 @@ call.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol, runtime_checkable
@@ -81,12 +82,16 @@ class SeriesFrame:
         needed by detectors that look back whole years on dated series.
     population:
         Optional population per series and time point (for a population offset).
+    dates:
+        Optional date of each time point (R ``epochAsDate``); the Farrington detectors then
+        find the same week of earlier years by calendar, as R does.
     """
 
     observed: FloatArray
     freq: int = 52
     epoch_in_year: IntArray | None = None
     population: FloatArray | None = None
+    dates: tuple[dt.date, ...] | None = None
 
     @classmethod
     def from_counts(
@@ -95,6 +100,7 @@ class SeriesFrame:
         *,
         freq: int = 52,
         epoch_in_year: Sequence[int] | npt.ArrayLike | None = None,
+        dates: Sequence[dt.date] | None = None,
     ) -> SeriesFrame:
         """Build a frame from one series (1-D) or several (2-D, one row per series).
 
@@ -107,7 +113,14 @@ class SeriesFrame:
         if arr.ndim != 2:
             raise DetectorInputError("counts must be a 1-D or 2-D array")
         eiy = None if epoch_in_year is None else np.asarray(epoch_in_year, dtype=np.int64)
-        return cls(observed=arr, freq=freq, epoch_in_year=eiy)
+        if dates is not None and len(dates) != arr.shape[1]:
+            raise DetectorInputError("one date per time point is needed")
+        return cls(
+            observed=arr,
+            freq=freq,
+            epoch_in_year=eiy,
+            dates=None if dates is None else tuple(dates),
+        )
 
     @property
     def n_time(self) -> int:
