@@ -1,0 +1,77 @@
+"""What every FHIR route needs: the store, the base URL, the caller's rights, the audit trail."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import orjson
+from starlette.requests import Request
+
+from healthmesh.errors import Forbidden, InvalidInput, PayloadTooLarge
+from healthmesh.fhir.store import FhirStore
+
+
+class Rights(Protocol):
+    """The part of an access token the FHIR API relies on."""
+
+    client_id: str
+    purpose_of_use: str | None
+
+    @property
+    def scopes(self) -> Any: ...
+
+
+class AuditSink(Protocol):
+    def record(
+        self,
+        rights: Rights | None,
+        *,
+        action: str,
+        subtype: str,
+        outcome: str,
+        entities: list[str],
+        query: str | None,
+    ) -> None: ...
+
+
+@dataclass
+class Api:
+    store: FhirStore
+    audit: AuditSink
+    base_path: str = "/fhir"
+    public_base: str | None = None
+    max_body: int = 64 * 1024 * 1024
+    export_dir: Path = Path("exports")
+
+    def base(self, request: Request) -> str:
+        if self.public_base:
+            return self.public_base.rstrip("/")
+        return str(request.base_url).rstrip("/") + self.base_path
+
+    def allowed(self, rights: Rights, res_type: str, interaction: str) -> bool:
+        return bool(rights.scopes.allows(res_type, interaction))
+
+    def require(self, rights: Rights, res_type: str, interaction: str) -> None:
+        if not self.allowed(rights, res_type, interaction):
+            raise Forbidden(f"the token's scopes do not allow '{interaction}' on {res_type}")
+
+    async def json_body(self, request: Request) -> Any:
+        declared = request.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > self.max_body:
+            raise PayloadTooLarge("request body is larger than the server accepts")
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > self.max_body:
+                raise PayloadTooLarge("request body is larger than the server accepts")
+            chunks.append(chunk)
+        raw = b"".join(chunks)
+        if not raw.strip():
+            raise InvalidInput("request body is empty")
+        try:
+            return orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            raise InvalidInput(f"request body is not valid JSON (at character {exc.pos})") from None

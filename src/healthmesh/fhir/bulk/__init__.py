@@ -1,0 +1,1 @@
+"""FHIR Bulk Data: asynchronous NDJSON export and fast NDJSON import."""

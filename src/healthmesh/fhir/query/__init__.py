@@ -1,0 +1,1 @@
+"""FHIR search: parameter parsing, SQL conditions, sorting, paging and includes."""

@@ -1,0 +1,107 @@
+"""Connections for the FHIR store: serialised writers on SQLite, plain pooling on PostgreSQL.
+
+SQLite allows one writer at a time. Write transactions start with ``BEGIN IMMEDIATE`` so two
+writers never both read and then fail to upgrade their lock; readers use deferred
+transactions and, thanks to WAL, never block writers. PostgreSQL uses one engine for both.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, event, select, text, update
+from sqlalchemy.pool import StaticPool
+
+from healthmesh.db import apply_migrations, make_engine
+from healthmesh.db.engine import normalize_url
+from healthmesh.fhir.store import schema
+
+
+def _sqlite_engine(url: str, begin: str) -> Engine:
+    kwargs: dict[str, Any] = {}
+    if url in ("sqlite://", "sqlite:///:memory:"):
+        kwargs["poolclass"] = StaticPool
+    engine = make_engine(url, **kwargs)
+
+    @event.listens_for(engine, "connect")
+    def _no_implicit_tx(dbapi_conn: Any, _rec: Any) -> None:
+        dbapi_conn.isolation_level = None
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn: Connection) -> None:
+        conn.exec_driver_sql(begin)
+
+    return engine
+
+
+class Database:
+    """The store's database: ``write()`` and ``read()`` give connections in a transaction."""
+
+    def __init__(self, db: str | Path) -> None:
+        self.url = normalize_url(db)
+        self.is_sqlite = self.url.startswith("sqlite")
+        if self.is_sqlite:
+            self.write_engine = _sqlite_engine(self.url, "BEGIN IMMEDIATE")
+            memory = self.url in ("sqlite://", "sqlite:///:memory:")
+            # An in-memory database exists once per connection: share the writer's.
+            self.read_engine = (
+                self.write_engine if memory else _sqlite_engine(self.url, "BEGIN")
+            )
+        else:
+            self.write_engine = make_engine(self.url)
+            self.read_engine = self.write_engine
+        self._write_lock = threading.Lock() if self.is_sqlite else None
+        apply_migrations(self.write_engine, "fhir", schema.MIGRATIONS)
+
+    @property
+    def dialect(self) -> str:
+        return self.write_engine.dialect.name
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        """A connection inside a write transaction; commits on success, rolls back on error."""
+        if self._write_lock is not None:
+            with self._write_lock, self.write_engine.begin() as conn:
+                yield conn
+        else:
+            with self.write_engine.begin() as conn:
+                yield conn
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        """A connection inside a read transaction (a consistent snapshot)."""
+        if self.read_engine is self.write_engine and self._write_lock is not None:
+            with self._write_lock, self.read_engine.begin() as conn:
+                yield conn
+        else:
+            with self.read_engine.begin() as conn:
+                yield conn
+
+    def allocate_lids(self, conn: Connection, n: int) -> list[int]:
+        """Allocate ``n`` new logical-resource keys inside the caller's write transaction."""
+        if n <= 0:
+            return []
+        if self.is_sqlite:
+            row = conn.execute(
+                select(schema.counter.c.value).where(schema.counter.c.name == "lid")
+            ).one()
+            start = int(row[0])
+            conn.execute(
+                update(schema.counter)
+                .where(schema.counter.c.name == "lid")
+                .values(value=start + n)
+            )
+            return list(range(start, start + n))
+        rows = conn.execute(
+            text("select nextval('fhir_lid_seq') from generate_series(1, :n)"), {"n": n}
+        ).all()
+        return [int(r[0]) for r in rows]
+
+    def dispose(self) -> None:
+        self.write_engine.dispose()
+        if self.read_engine is not self.write_engine:
+            self.read_engine.dispose()

@@ -1,0 +1,303 @@
+"""Write interactions inside one database transaction: create, update, patch, delete, and
+their conditional forms. A ``WriteTx`` is what a transaction Bundle runs its entries on."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import jsonpatch
+import orjson
+from sqlalchemy import Connection, delete, insert, select, update
+
+from healthmesh.errors import (
+    InvalidInput,
+    InvalidResource,
+    NotFound,
+    PreconditionFailed,
+)
+from healthmesh.fhir.store import schema
+from healthmesh.fhir.store.params import empty_rows, table_rows
+from healthmesh.fhir.store.records import (
+    Stored,
+    WriteResult,
+    check_id,
+    instant,
+    new_id,
+    stored_from_row,
+)
+
+if TYPE_CHECKING:
+    from healthmesh.fhir.store.store import FhirStore
+
+R = schema.resource
+
+
+class PatchFailed(InvalidInput):
+    """A JSON Patch that cannot be applied (FHIR: 422 Unprocessable Entity)."""
+
+    status = 422
+    code = "processing"
+
+
+class WriteTx:
+    """Writes sharing one transaction. Obtain from ``FhirStore.writing()``."""
+
+    def __init__(self, store: FhirStore, conn: Connection) -> None:
+        self.store = store
+        self.conn = conn
+        self._last_ts = 0.0
+        #: every version written in this transaction (listeners hear of them after commit)
+        self.written: list[Stored] = []
+        # writes are buffered and sent with executemany; reads flush first
+        self._lids: list[int] = []
+        self._pending_res: list[dict[str, Any]] = []
+        self._pending_idx = empty_rows()
+
+    def flush(self) -> None:
+        """Send buffered inserts to the database (before any read, and before commit)."""
+        if self._pending_res:
+            self.conn.execute(insert(R), self._pending_res)
+            self._pending_res = []
+        for kind, rows in self._pending_idx.items():
+            if rows:
+                self.conn.execute(insert(schema.INDEX_TABLES[kind]), rows)
+                rows.clear()
+
+    def _lid(self) -> int:
+        if not self._lids:
+            self._lids = self.store.db.allocate_lids(self.conn, 256)[::-1]
+        return self._lids.pop()
+
+    def match(self, res_type: str, query: str) -> list[Stored]:
+        self.flush()
+        return self.store.match(self.conn, res_type, query)
+
+    # -- helpers ------------------------------------------------------------------------------
+    def _now(self) -> float:
+        ts = time.time()
+        if ts <= self._last_ts:
+            ts = self._last_ts + 1e-6
+        self._last_ts = ts
+        return ts
+
+    def current(self, res_type: str, res_id: str) -> Stored | None:
+        self.flush()
+        row = self.conn.execute(
+            select(R).where(R.c.res_type == res_type, R.c.res_id == res_id)
+        ).first()
+        return stored_from_row(row) if row is not None else None
+
+    def _prepare(self, res_type: str, resource: Any, res_id: str, version: int, ts: float) -> bytes:
+        if not isinstance(resource, dict):
+            raise InvalidInput("resource must be a JSON object")
+        if resource.get("resourceType") != res_type:
+            raise InvalidResource(
+                f"resourceType must be {res_type}", location=f"{res_type}.resourceType"
+            )
+        resource["id"] = res_id
+        meta = dict(resource.get("meta") or {})
+        meta["versionId"] = str(version)
+        meta["lastUpdated"] = instant(ts)
+        resource["meta"] = meta
+        self.store.validate(resource)
+        return orjson.dumps(resource)
+
+    def _index(self, lid: int, res_type: str, resource: dict[str, Any]) -> None:
+        table_rows(
+            self.store.params, res_type, lid, self.store.extract(resource), self._pending_idx
+        )
+
+    def _unindex(self, lid: int) -> None:
+        for table in schema.INDEX_TABLES.values():
+            self.conn.execute(delete(table).where(table.c.lid == lid))
+
+    def _to_history(self, cur: Stored) -> None:
+        self.conn.execute(
+            insert(schema.history).values(
+                lid=cur.lid,
+                version=cur.version,
+                res_type=cur.res_type,
+                res_id=cur.res_id,
+                last_updated=cur.last_updated,
+                deleted=cur.deleted,
+                method=cur.method,
+                content=cur.content,
+            )
+        )
+
+    def _done(self, stored: Stored, **kw: bool) -> WriteResult:
+        self.written.append(stored)
+        return WriteResult(stored, **kw)
+
+    # -- interactions --------------------------------------------------------------------------
+    def create(
+        self, resource: Any, *, if_none_exist: str | None = None, res_type: str | None = None
+    ) -> WriteResult:
+        if not isinstance(resource, dict):
+            raise InvalidInput("resource must be a JSON object")
+        rtype = res_type or str(resource.get("resourceType", ""))
+        self.store.check_type(rtype)
+        if if_none_exist:
+            found = self.match(rtype, if_none_exist)
+            if len(found) > 1:
+                raise PreconditionFailed("If-None-Exist matched more than one resource")
+            if found:
+                return WriteResult(found[0], matched=True)
+        return self._insert(rtype, resource, new_id(), "POST")
+
+    def _insert(self, rtype: str, resource: dict[str, Any], res_id: str, method: str) -> WriteResult:
+        ts = self._now()
+        content = self._prepare(rtype, resource, res_id, 1, ts)
+        lid = self._lid()
+        self._pending_res.append(
+            {
+                "lid": lid,
+                "res_type": rtype,
+                "res_id": res_id,
+                "version": 1,
+                "last_updated": ts,
+                "deleted": False,
+                "method": method,
+                "content": content,
+            }
+        )
+        self._index(lid, rtype, resource)
+        stored = Stored(lid, rtype, res_id, 1, ts, False, method, content)
+        return self._done(stored, created=True)
+
+    def update(
+        self,
+        res_type: str,
+        res_id: str,
+        resource: Any,
+        *,
+        if_match: int | None = None,
+    ) -> WriteResult:
+        self.store.check_type(res_type)
+        check_id(res_id)
+        if not isinstance(resource, dict):
+            raise InvalidInput("resource must be a JSON object")
+        body_id = resource.get("id")
+        if body_id is not None and body_id != res_id:
+            raise InvalidInput("resource id in the body does not match the URL", location="id")
+        cur = self.current(res_type, res_id)
+        if cur is None:
+            if if_match is not None:
+                raise PreconditionFailed("If-Match given for a resource that does not exist")
+            return self._insert(res_type, resource, res_id, "PUT")
+        if if_match is not None and if_match != cur.version:
+            raise PreconditionFailed(
+                f"version conflict: If-Match {if_match}, current version {cur.version}"
+            )
+        return self._replace(cur, resource, "PUT")
+
+    def _replace(self, cur: Stored, resource: dict[str, Any], method: str) -> WriteResult:
+        ts = self._now()
+        version = cur.version + 1
+        content = self._prepare(cur.res_type, resource, cur.res_id, version, ts)
+        self._to_history(cur)
+        self.conn.execute(
+            update(R)
+            .where(R.c.lid == cur.lid)
+            .values(version=version, last_updated=ts, deleted=False, method=method, content=content)
+        )
+        self._unindex(cur.lid)
+        self._index(cur.lid, cur.res_type, resource)
+        stored = Stored(cur.lid, cur.res_type, cur.res_id, version, ts, False, method, content)
+        return self._done(stored, created=cur.deleted)
+
+    def conditional_update(self, res_type: str, query: str, resource: Any) -> WriteResult:
+        self.store.check_type(res_type)
+        found = self.match(res_type, query)
+        if len(found) > 1:
+            raise PreconditionFailed("conditional update matched more than one resource")
+        if not found:
+            if not isinstance(resource, dict):
+                raise InvalidInput("resource must be a JSON object")
+            rid = resource.get("id")
+            return self._insert(res_type, resource, check_id(rid) if rid else new_id(), "PUT")
+        return self.update(res_type, found[0].res_id, resource)
+
+    def patch(
+        self,
+        res_type: str,
+        res_id: str,
+        operations: Any,
+        *,
+        if_match: int | None = None,
+    ) -> WriteResult:
+        cur = self.current(res_type, res_id)
+        if cur is None or cur.deleted:
+            raise NotFound(f"{res_type}/{res_id} not found")
+        if if_match is not None and if_match != cur.version:
+            raise PreconditionFailed(
+                f"version conflict: If-Match {if_match}, current version {cur.version}"
+            )
+        patched = apply_json_patch(cur.resource(), operations)
+        if patched.get("resourceType") != res_type or patched.get("id") != res_id:
+            raise InvalidInput("a patch may not change resourceType or id")
+        return self._replace(cur, patched, "PATCH")
+
+    def delete(self, res_type: str, res_id: str) -> WriteResult | None:
+        """Delete (kept in history). Returns None when it was already deleted."""
+        self.store.check_type(res_type)
+        cur = self.current(res_type, res_id)
+        if cur is None:
+            raise NotFound(f"{res_type}/{res_id} not found")
+        if cur.deleted:
+            return None
+        ts = self._now()
+        self._to_history(cur)
+        self.conn.execute(
+            update(R)
+            .where(R.c.lid == cur.lid)
+            .values(
+                version=cur.version + 1,
+                last_updated=ts,
+                deleted=True,
+                method="DELETE",
+                content=None,
+            )
+        )
+        self._unindex(cur.lid)
+        stored = Stored(cur.lid, res_type, res_id, cur.version + 1, ts, True, "DELETE", None)
+        return self._done(stored)
+
+    def conditional_delete(self, res_type: str, query: str) -> int:
+        found = self.match(res_type, query)
+        if len(found) > 1:
+            raise PreconditionFailed("conditional delete matched more than one resource")
+        for s in found:
+            self.delete(res_type, s.res_id)
+        return len(found)
+
+
+def apply_json_patch(resource: dict[str, Any], operations: Any) -> dict[str, Any]:
+    """Apply an RFC 6902 JSON Patch document.
+
+    Operations are applied one at a time so that an error can name the failing operation
+    (index, op and path) without echoing any value from the resource.
+    """
+    if not isinstance(operations, list):
+        raise InvalidInput("a JSON Patch body must be an array of operations")
+    doc: Any = resource
+    for i, op in enumerate(operations):
+        if not isinstance(op, dict) or not isinstance(op.get("op"), str) or "path" not in op:
+            raise InvalidInput(f"JSON Patch operation {i} needs 'op' and 'path'")
+        where = f"operation {i} ({op['op']} {str(op['path'])[:100]})"
+        try:
+            doc = jsonpatch.JsonPatch([op]).apply(doc)
+        except jsonpatch.JsonPatchTestFailed:
+            raise PatchFailed(f"JSON Patch test failed at {where}") from None
+        except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException):
+            raise PatchFailed(f"JSON Patch cannot apply {where}") from None
+        except (TypeError, KeyError, IndexError, ValueError, AttributeError):
+            raise PatchFailed(f"JSON Patch cannot apply {where}") from None
+    if not isinstance(doc, dict):
+        raise InvalidInput("JSON Patch must leave a JSON object")
+    return doc
+
+
+Validator = Callable[[dict[str, Any]], None]

@@ -1,0 +1,1 @@
+"""The institution node: FHIR store + REST API + security, composed from the domains."""
