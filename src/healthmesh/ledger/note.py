@@ -221,8 +221,12 @@ class Ed25519Verifier:
 
     def verify(self, text: str, signature: bytes) -> bool:
         """See :class:`NoteVerifier`."""
+        return self.verify_bytes(text.encode(), signature)
+
+    def verify_bytes(self, message: bytes, signature: bytes) -> bool:
+        """Whether ``signature`` is this key's Ed25519 signature over ``message``."""
         try:
-            self.key.verify(signature, text.encode())
+            self.key.verify(signature, message)
         except InvalidSignature:
             return False
         return True
