@@ -45,14 +45,18 @@ class ClientKey:
         jwk.update(kid=self.kid, alg=self.alg, use="sig")
         return {"keys": [jwk]}
 
-    def assertion(self, client_id: str, aud: str, **overrides: Any) -> str:
+    def assertion(self, client_id: str, aud: str, /, **overrides: Any) -> str:
         """A SMART Backend Services client assertion; ``overrides`` replace claims
         (a value of ``None`` removes the claim); ``_header`` replaces header fields."""
         now = int(time.time())
         claims: dict[str, Any] = {
-            "iss": client_id, "sub": client_id, "aud": aud, "exp": now + 240,
-            "jti": uuid.uuid4().hex, "iat": now,
-        }  # fmt: skip
+            "iss": client_id,
+            "sub": client_id,
+            "aud": aud,
+            "exp": now + 240,
+            "jti": uuid.uuid4().hex,
+            "iat": now,
+        }
         header = {"kid": self.kid, "typ": "JWT", **overrides.pop("_header", {})}
         for k, v in overrides.items():
             if v is None:

@@ -26,11 +26,13 @@ def _all_values(engine: sa.Engine) -> list[str]:
 
 def test_add_get_list(registry: ClientRegistry, es384_key) -> None:
     creds = registry.add("cdc-export", "system/*.rs")
-    assert creds.client_secret and len(creds.client_secret) >= 40
+    assert creds.client_secret
+    assert len(creds.client_secret) >= 40
     rec = registry.get(creds.client_id)
     assert (rec.name, rec.method, rec.enabled) == ("cdc-export", "client_secret_basic", True)
     assert str(rec.scopes) == "system/*.rs"
-    assert rec.jwks is None and rec.created_at.tzinfo is not None
+    assert rec.jwks is None
+    assert rec.created_at.tzinfo is not None
     jwt_creds = registry.add(
         "research-app", "system/Observation.rs", method="private_key_jwt", jwks=es384_key.jwks
     )
@@ -52,7 +54,8 @@ def test_secret_stored_only_as_slow_hash(registry: ClientRegistry) -> None:
     for secret in (creds.client_secret, rotated.client_secret):
         assert not any(secret in v for v in values)
     hashes = [v for v in values if v.startswith("scrypt$")]
-    assert len(hashes) == 1 and verify_secret(rotated.client_secret, hashes[0])
+    assert len(hashes) == 1
+    assert verify_secret(rotated.client_secret, hashes[0])
 
 
 def test_authenticate_secret(registry: ClientRegistry) -> None:
@@ -101,8 +104,13 @@ def test_registration_validation(registry: ClientRegistry, rs384_key) -> None:
     with pytest.raises(InvalidInput):
         registry.add("b", "system/*.rs", jwks=rs384_key.jwks)
     with pytest.raises(InvalidInput):
-        registry.add("b", "system/*.rs", method="private_key_jwt", jwks=rs384_key.jwks,
-                     jwks_url="https://x/jwks")  # fmt: skip
+        registry.add(
+            "b",
+            "system/*.rs",
+            method="private_key_jwt",
+            jwks=rs384_key.jwks,
+            jwks_url="https://x/jwks",
+        )
     with pytest.raises(InvalidJwks):
         registry.add("b", "system/*.rs", method="private_key_jwt", jwks_url="http://app/jwks")
     assert [c.name for c in registry.list()] == ["a"]
@@ -181,6 +189,7 @@ def test_migrations_idempotent(registry: ClientRegistry) -> None:
 def test_hash_format_and_cost_parameter() -> None:
     h = hash_secret("s", log2_n=10)
     assert h.split("$")[:4] == ["scrypt", "10", "8", "1"]
-    assert verify_secret("s", h) and not verify_secret("t", h)
+    assert verify_secret("s", h)
+    assert not verify_secret("t", h)
     assert not verify_secret("s", "plain")
     assert not verify_secret("s", "scrypt$40$8$1$AA$AA")

@@ -44,10 +44,15 @@ VALID = [
         "s",
         {"code:in": "http://valueset.example.org/ValueSet/diabetes-codes"},
     ),
-    ("system/Observation.rs?category=a&status=final", "system", "Observation", "rs",
-     {"category": "a", "status": "final"}),
+    (
+        "system/Observation.rs?category=a&status=final",
+        "system",
+        "Observation",
+        "rs",
+        {"category": "a", "status": "final"},
+    ),
     ("system/Observation.rs?code=a%26b", "system", "Observation", "rs", {"code": "a&b"}),
-]  # fmt: skip
+]
 
 
 @pytest.mark.parametrize(("text", "ctx", "rtype", "perms", "restriction"), VALID)
@@ -112,13 +117,20 @@ def test_non_strict_parse_drops_bad_tokens_only() -> None:
 
 def test_context_scopes_are_kept_but_grant_nothing() -> None:
     s = ScopeSet.parse(
-        "openid fhirUser profile launch launch/patient launch/encounter offline_access online_access"
+        "openid fhirUser profile launch launch/patient launch/encounter "
+        "offline_access online_access"
     )
     assert not s.resources
     assert s.other == {
-        "openid", "fhirUser", "profile", "launch", "launch/patient", "launch/encounter",
-        "offline_access", "online_access",
-    }  # fmt: skip
+        "openid",
+        "fhirUser",
+        "profile",
+        "launch",
+        "launch/patient",
+        "launch/encounter",
+        "offline_access",
+        "online_access",
+    }
     assert not s.allows("Patient", "r")
 
 
@@ -159,10 +171,21 @@ def test_allows_table(granted, rtype, perm, allowed) -> None:
 
 @pytest.mark.parametrize(
     ("interaction", "perm"),
-    [("read", "r"), ("vread", "r"), ("history-instance", "r"), ("update", "u"),
-     ("patch", "u"), ("delete", "d"), ("create", "c"), ("search-type", "s"),
-     ("search-system", "s"), ("history-type", "s"), ("history-system", "s"), ("s", "s")],
-)  # fmt: skip
+    [
+        ("read", "r"),
+        ("vread", "r"),
+        ("history-instance", "r"),
+        ("update", "u"),
+        ("patch", "u"),
+        ("delete", "d"),
+        ("create", "c"),
+        ("search-type", "s"),
+        ("search-system", "s"),
+        ("history-type", "s"),
+        ("history-system", "s"),
+        ("s", "s"),
+    ],
+)
 def test_fhir_interactions_map_to_permissions(interaction, perm) -> None:
     assert permission_for(interaction) == perm
     only = ScopeSet.parse(f"system/Patient.{perm}")
@@ -253,20 +276,29 @@ def test_mixing_patient_and_population_scopes_never_widens() -> None:
 INTERSECTIONS = [
     # requested, registered, granted
     ("system/Observation.cruds", "system/*.rs", "system/Observation.rs"),
-    ("system/*.rs", "system/Patient.rs system/Observation.r",
-     "system/Observation.r system/Patient.rs"),
+    (
+        "system/*.rs",
+        "system/Patient.rs system/Observation.r",
+        "system/Observation.r system/Patient.rs",
+    ),
     ("system/Patient.rs", "system/Observation.rs", ""),
     ("system/*.read", "system/*.cruds", "system/*.read"),
     ("system/*.*", "system/*.rs", "system/*.read"),
     ("system/*.write", "system/*.cu", "system/*.cu"),
-    ("system/Observation.rs", "system/Observation.rs?category=laboratory",
-     "system/Observation.rs?category=laboratory"),
+    (
+        "system/Observation.rs",
+        "system/Observation.rs?category=laboratory",
+        "system/Observation.rs?category=laboratory",
+    ),
     ("system/Observation.rs?category=a", "system/Observation.rs?category=b", ""),
-    ("system/Observation.rs?category=a", "system/*.rs?status=final",
-     "system/Observation.rs?category=a&status=final"),
+    (
+        "system/Observation.rs?category=a",
+        "system/*.rs?status=final",
+        "system/Observation.rs?category=a&status=final",
+    ),
     ("patient/*.rs", "system/*.rs", ""),
     ("openid system/Patient.r", "openid system/*.rs", "system/Patient.r openid"),
-]  # fmt: skip
+]
 
 
 @pytest.mark.parametrize(("requested", "registered", "granted"), INTERSECTIONS)
@@ -296,7 +328,11 @@ _restr = st.dictionaries(
 def _scope_sets(draw, contexts=("system", "user")) -> ScopeSet:
     parts = []
     for _ in range(draw(st.integers(0, 4))):
-        ctx, rtype, perms = draw(st.sampled_from(contexts)), draw(st.sampled_from(TYPES)), draw(_perm)
+        ctx, rtype, perms = (
+            draw(st.sampled_from(contexts)),
+            draw(st.sampled_from(TYPES)),
+            draw(_perm),
+        )
         query = "&".join(f"{k}={v}" for k, v in draw(_restr).items())
         parts.append(f"{ctx}/{rtype}.{perms}" + (f"?{query}" if query else ""))
     return ScopeSet.parse(" ".join(parts))
@@ -341,8 +377,6 @@ def test_intersection_keeps_what_both_grant_unrestricted(a, b) -> None:
                 assert both.restrictions(rtype, perm) is None
 
 
-@pytest.mark.parametrize(
-    "module", [healthmesh.access.scopes, healthmesh.access._scope_algebra]
-)
+@pytest.mark.parametrize("module", [healthmesh.access.scopes, healthmesh.access._scope_algebra])
 def test_docstring_examples(module) -> None:
     assert doctest.testmod(module).failed == 0

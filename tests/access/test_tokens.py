@@ -99,7 +99,7 @@ def test_forged_signature_refused(svc) -> None:
 
 def test_tampered_payload_refused(svc) -> None:
     token, _ = svc.issue("c", ScopeSet.parse("system/Patient.r"))
-    head, payload, sig = token.split(".")
+    head, _payload, sig = token.split(".")
     claims = jwt.decode(token, options={"verify_signature": False})
     claims["scope"] = "system/*.cruds"
     with pytest.raises(InvalidToken):
@@ -148,20 +148,39 @@ def test_unknown_kid_and_wrong_typ_refused(svc, key) -> None:
     with pytest.raises(InvalidToken, match="not signed by this server"):
         svc.verify(other.issue("c", SCOPES)[0])
     not_access = jwt.encode(
-        {"iss": ISS, "aud": AUD, "sub": "c", "scope": "system/*.rs", "jti": "x",
-         "iat": int(time.time()), "nbf": int(time.time()), "exp": int(time.time()) + 60},
-        key.private_key, algorithm="ES256", headers={"kid": key.kid, "typ": "JWT"},
-    )  # fmt: skip
+        {
+            "iss": ISS,
+            "aud": AUD,
+            "sub": "c",
+            "scope": "system/*.rs",
+            "jti": "x",
+            "iat": int(time.time()),
+            "nbf": int(time.time()),
+            "exp": int(time.time()) + 60,
+        },
+        key.private_key,
+        algorithm="ES256",
+        headers={"kid": key.kid, "typ": "JWT"},
+    )
     with pytest.raises(InvalidToken, match="not an access token"):
         svc.verify(not_access)
 
 
 def test_missing_claims_and_garbage_refused(svc, key) -> None:
     no_scope = jwt.encode(
-        {"iss": ISS, "aud": AUD, "sub": "c", "jti": "x", "iat": int(time.time()),
-         "nbf": int(time.time()), "exp": int(time.time()) + 60},
-        key.private_key, algorithm="ES256", headers={"kid": key.kid, "typ": "at+jwt"},
-    )  # fmt: skip
+        {
+            "iss": ISS,
+            "aud": AUD,
+            "sub": "c",
+            "jti": "x",
+            "iat": int(time.time()),
+            "nbf": int(time.time()),
+            "exp": int(time.time()) + 60,
+        },
+        key.private_key,
+        algorithm="ES256",
+        headers={"kid": key.kid, "typ": "at+jwt"},
+    )
     with pytest.raises(InvalidToken, match="required claim"):
         svc.verify(no_scope)
     for garbage in ("", "abc", "a.b.c", "x" * 10_000):
