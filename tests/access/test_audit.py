@@ -233,18 +233,15 @@ def test_every_interaction_and_outcome() -> None:
     ],
 )
 def test_invalid_arguments_refused(bad) -> None:
-    args = (
-        {
-            "action": "R",
-            "subtype": "read",
-            "outcome": "0",
-            "entities": ["Patient/1"],
-            "query": None,
-            "source_site": "a",
-            "recorded": WHEN,
-        }
-        | bad
-    )
+    args = {
+        "action": "R",
+        "subtype": "read",
+        "outcome": "0",
+        "entities": ["Patient/1"],
+        "query": None,
+        "source_site": "a",
+        "recorded": WHEN,
+    } | bad
     with pytest.raises(ValueError):
         build_audit_event(CTX, **args)
 
