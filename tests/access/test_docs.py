@@ -1,0 +1,30 @@
+"""docs/security.md must keep up with the code: every CLI command, the purpose-of-use header,
+the supported algorithms and OAuth errors are documented."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from healthmesh.access.cli import clients
+from healthmesh.access.context import PURPOSE_OF_USE, PURPOSE_OF_USE_HEADER
+from healthmesh.access.jwks import ASSERTION_ALGORITHMS
+
+DOC = (Path(__file__).resolve().parents[2] / "docs" / "security.md").read_text()
+
+
+@pytest.mark.parametrize("command", sorted(clients.commands))
+def test_every_clients_command_is_documented(command) -> None:
+    assert f"clients {command}" in DOC
+
+
+def test_header_algorithms_and_errors_documented() -> None:
+    assert PURPOSE_OF_USE_HEADER in DOC
+    for alg in ASSERTION_ALGORITHMS:
+        assert alg in DOC
+    for error in ("invalid_request", "unsupported_grant_type", "invalid_client", "invalid_scope"):
+        assert f"`{error}`" in DOC
+    for code in ("TREAT", "HRESCH", "PUBHLTH"):
+        assert code in PURPOSE_OF_USE
+        assert f"`{code}`" in DOC
