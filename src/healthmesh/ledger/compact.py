@@ -7,11 +7,11 @@ root. The frontier is rebuilt on start-up from the store with one read.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
-from healthmesh.ledger.hashing import fold, node_hash, range_coords
+from healthmesh.ledger.hashing import fold, leaf_hash, node_hash, range_coords
 from healthmesh.ledger.proofs import NodeReader
-from healthmesh.ledger.store.base import NodeRow
+from healthmesh.ledger.store.base import LedgerStore, NodeRow
 
 
 class Frontier:
@@ -60,3 +60,31 @@ class Frontier:
             idx += 1
         self.size = idx
         return rows
+
+
+def bulk_append(
+    store: LedgerStore, entries: Iterable[bytes], chunk: int = 100_000
+) -> tuple[int, bytes]:
+    """Append a long stream of entries in large transactions (imports, benchmarks).
+
+    Must not run while a :class:`~healthmesh.ledger.log.TransparencyLog` writes to the same
+    store; each chunk is still atomic with a compare-and-set on the head, so a crash leaves a
+    valid prefix. Returns the final ``(size, root)``.
+    """
+    size, _ = store.head()
+    frontier = Frontier.load(size, store)
+    buf: list[bytes] = []
+
+    def flush() -> None:
+        old = frontier.size
+        rows = frontier.extend([leaf_hash(e) for e in buf])
+        store.append(old, buf, rows, frontier.root())
+        buf.clear()
+
+    for e in entries:
+        buf.append(e)
+        if len(buf) >= chunk:
+            flush()
+    if buf:
+        flush()
+    return frontier.size, frontier.root()

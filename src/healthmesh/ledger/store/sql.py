@@ -126,6 +126,9 @@ class SqlStore:
             event.listen(self.engine, "connect", _full_sync)
             self.engine.dispose()
         apply_migrations(self.engine, COMPONENT, MIGRATIONS)
+        mark = "?" if self.engine.dialect.paramstyle == "qmark" else "%s"
+        self._insert_entries = f"INSERT INTO ledger_entries (idx, data) VALUES ({mark}, {mark})"
+        self._insert_nodes = f"INSERT INTO ledger_nodes (id, hash) VALUES ({mark}, {mark})"
 
     def head(self) -> tuple[int, bytes]:
         with self.engine.connect() as conn:
@@ -144,16 +147,14 @@ class SqlStore:
             ).rowcount
             if moved != 1:
                 raise StaleHead("the ledger grew under this writer")
+            # Straight to the DBAPI's executemany: SQLAlchemy's per-row parameter
+            # processing would cost more than the database itself on large batches.
             if entries:
-                conn.execute(
-                    insert(entries_t),
-                    [{"idx": old_size + i, "data": e} for i, e in enumerate(entries)],
+                conn.exec_driver_sql(
+                    self._insert_entries, [(old_size + i, e) for i, e in enumerate(entries)]
                 )
             if nodes:
-                conn.execute(
-                    insert(nodes_t),
-                    [{"id": node_id(lv, ix), "hash": h} for lv, ix, h in nodes],
-                )
+                conn.exec_driver_sql(self._insert_nodes, [(ix * 64 + lv, h) for lv, ix, h in nodes])
 
     def get_entries(self, start: int, end: int) -> list[bytes]:
         with self.engine.connect() as conn:
