@@ -100,9 +100,8 @@ def main() -> None:
     args = ap.parse_args()
     events = _events(args.n, "x")
     entries = [encode_event(e) for e in events]
-    print(
-        f"entries: {args.n} data_access events, median size {statistics.median(map(len, entries))} B"
-    )
+    size = statistics.median(map(len, entries))
+    print(f"entries: {args.n} data_access events, median size {size} B")
     res: dict[str, list[float]] = {"batched": [], "concurrent": [], "events": [], "baseline": []}
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
