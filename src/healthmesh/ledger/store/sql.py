@@ -120,13 +120,18 @@ class SqlStore:
     0
     """
 
-    def __init__(self, db: str | Path | Engine, *, durable: bool = True) -> None:
+    def __init__(
+        self, db: str | Path | Engine, *, durable: bool = True, cache_nodes: int = 1 << 18
+    ) -> None:
         self.engine = db if isinstance(db, Engine) else make_engine(db)
         if self.engine.dialect.name == "sqlite" and durable:
             event.listen(self.engine, "connect", _full_sync)
             self.engine.dispose()
         apply_migrations(self.engine, COMPONENT, MIGRATIONS)
-        mark = "?" if self.engine.dialect.paramstyle == "qmark" else "%s"
+        # Perfect nodes never change once committed, so a bounded cache is always coherent.
+        self.cache_nodes = cache_nodes
+        self._node_cache: dict[Coord, bytes] = {}
+        mark = self._mark = "?" if self.engine.dialect.paramstyle == "qmark" else "%s"
         self._insert_entries = f"INSERT INTO ledger_entries (idx, data) VALUES ({mark}, {mark})"
         self._insert_nodes = f"INSERT INTO ledger_nodes (id, hash) VALUES ({mark}, {mark})"
 
@@ -166,16 +171,28 @@ class SqlStore:
         return [bytes(r[0]) for r in rows]
 
     def get_nodes(self, coords: Sequence[Coord]) -> dict[Coord, bytes]:
-        if not coords:
-            return {}
-        ids = {node_id(lv, ix): (lv, ix) for lv, ix in coords}
-        with self.engine.connect() as conn:
-            rows = conn.execute(
-                select(nodes_t.c.id, nodes_t.c.hash).where(nodes_t.c.id.in_(list(ids)))
-            ).all()
-        out = {ids[int(r[0])]: bytes(r[1]) for r in rows}
-        if len(out) != len(ids):
-            raise LedgerIntegrityError("a tree node is missing from the store")
+        out: dict[Coord, bytes] = {}
+        missing: dict[int, Coord] = {}
+        cache = self._node_cache
+        for c in coords:
+            h = cache.get(c)
+            if h is None:
+                missing[c[1] * 64 + c[0]] = c
+            else:
+                out[c] = h
+        if missing:
+            marks = ",".join([self._mark] * len(missing))
+            with self.engine.connect() as conn:
+                rows = conn.exec_driver_sql(
+                    f"SELECT id, hash FROM ledger_nodes WHERE id IN ({marks})", tuple(missing)
+                ).all()
+            if len(rows) != len(missing):
+                raise LedgerIntegrityError("a tree node is missing from the store")
+            if len(cache) + len(rows) > self.cache_nodes:
+                cache.clear()
+            for node, h in rows:
+                c = missing[int(node)]
+                out[c] = cache[c] = bytes(h)
         return out
 
     def save_checkpoint(self, size: int, note: str) -> None:
