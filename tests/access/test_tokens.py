@@ -81,6 +81,24 @@ def test_not_yet_valid_token_refused(key) -> None:
         TokenService(key, issuer=ISS, audience=AUD).verify(token)
 
 
+def test_cached_verification_still_expires(key) -> None:
+    svc = TokenService(key, issuer=ISS, audience=AUD, lifetime_s=1, leeway_s=0)
+    token, _ = svc.issue("c", SCOPES)
+    first = svc.verify(token)
+    assert svc.verify(token) is first  # served from the cache
+    time.sleep(2.1)
+    with pytest.raises(InvalidToken, match="expired"):
+        svc.verify(token)
+    # a token differing in one signature byte is not served from the cache
+    token2, _ = TokenService(key, issuer=ISS, audience=AUD).issue("c", SCOPES)
+    svc2 = TokenService(key, issuer=ISS, audience=AUD)
+    svc2.verify(token2)
+    head, body, sig = token2.split(".")
+    flipped = sig[:-2] + ("A" if sig[-2] != "A" else "B") + sig[-1]
+    with pytest.raises(InvalidToken):
+        svc2.verify(f"{head}.{body}.{flipped}")
+
+
 def test_small_clock_skew_is_tolerated(key) -> None:
     ahead = TokenService(key, issuer=ISS, audience=AUD, clock=lambda: time.time() + 2)
     token, _ = ahead.issue("c", SCOPES)

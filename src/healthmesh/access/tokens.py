@@ -8,8 +8,10 @@ published by this service are refused before the signature is even looked at.
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -36,6 +38,7 @@ __all__ = [
 
 TOKEN_TYPE = "at+jwt"  # noqa: S105 - the JWT typ header, not a secret
 MAX_TOKEN_LENGTH = 8192
+VERIFIED_CACHE_SIZE = 2048
 _RESERVED = frozenset({"iss", "aud", "sub", "client_id", "scope", "jti", "iat", "nbf", "exp"})
 _REQUIRED = ["iss", "aud", "sub", "scope", "jti", "iat", "nbf", "exp"]
 
@@ -129,6 +132,10 @@ class TokenService:
         self.leeway_s = leeway_s
         self._clock = clock
         self._verify_keys = {k.kid: k for k in (*previous_keys, self.key)}
+        # Verified tokens by their exact text, with their exp: clients reuse one token for
+        # many requests, and a hit skips the signature check (exp is still enforced).
+        self._verified: OrderedDict[str, tuple[AccessContext, float]] = OrderedDict()
+        self._verified_lock = threading.Lock()
 
     @property
     def algorithm(self) -> str:
@@ -191,6 +198,22 @@ class TokenService:
         """
         if not token or len(token) > MAX_TOKEN_LENGTH:
             raise InvalidToken("token is missing or too long")
+        with self._verified_lock:
+            hit = self._verified.get(token)
+            if hit is not None:
+                self._verified.move_to_end(token)
+        if hit is not None:
+            if time.time() <= hit[1] + self.leeway_s:
+                return hit[0]
+            raise InvalidToken("token expired")
+        ctx, exp = self._verify_uncached(token)
+        with self._verified_lock:
+            self._verified[token] = (ctx, exp)
+            while len(self._verified) > VERIFIED_CACHE_SIZE:
+                self._verified.popitem(last=False)
+        return ctx
+
+    def _verify_uncached(self, token: str) -> tuple[AccessContext, float]:
         key = self._header_key(token)
         try:
             claims = jwt.decode(
@@ -213,10 +236,11 @@ class TokenService:
         except (InvalidScope, InvalidInput):
             raise InvalidToken("token claims are malformed") from None
         patient = claims.get("patient")
-        return AccessContext(
+        ctx = AccessContext(
             client_id=str(claims["sub"]),
             scopes=scopes,
             token_id=str(claims["jti"]),
             purpose_of_use=purpose,
             patient=str(patient) if patient is not None else None,
         )
+        return ctx, float(claims["exp"])
