@@ -15,7 +15,9 @@ import tempfile
 from pathlib import Path
 
 PACKAGE = "hl7.fhir.r4.examples@4.0.1"
-OUT = Path(__file__).resolve().parents[1] / "src/healthmesh/fhir/_generated/summary_elements.json.gz"
+OUT = (
+    Path(__file__).resolve().parents[1] / "src/healthmesh/fhir/_generated/summary_elements.json.gz"
+)
 
 
 def main() -> None:

@@ -9,8 +9,12 @@ import click
 
 
 @click.command("demo")
-@click.option("--data-dir", type=click.Path(path_type=Path), default=None,
-              help="Where the demo keeps its files (default: a new temporary folder).")
+@click.option(
+    "--data-dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Where the demo keeps its files (default: a new temporary folder).",
+)
 @click.option("--port", type=int, default=8080, show_default=True)
 @click.option("--patients", type=int, default=25, show_default=True)
 @click.option("--check", is_flag=True, help="Start, load, print, and exit without serving.")
@@ -24,8 +28,9 @@ def group(data_dir: Path | None, port: int, patients: int, check: bool) -> None:
     from healthmesh.synth.sample import sample_bundle
 
     folder = data_dir or Path(tempfile.mkdtemp(prefix="healthmesh-demo-"))
-    settings = NodeSettings(data_dir=folder, port=port, institution="demo-hospital",
-                            token_lifetime=3600)
+    settings = NodeSettings(
+        data_dir=folder, port=port, institution="demo-hospital", token_lifetime=3600
+    )
     node = build_node(settings)
     if node.store.count("Patient") == 0:
         processor = BundleProcessor(node.store, lambda _t, _i: None, lambda _u: {})

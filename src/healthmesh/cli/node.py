@@ -19,12 +19,16 @@ def _settings(data_dir: Path | None, db: str | None, **extra: object) -> NodeSet
 
 
 data_dir_opt = click.option(
-    "--data-dir", type=click.Path(path_type=Path), default=None,
+    "--data-dir",
+    type=click.Path(path_type=Path),
+    default=None,
     help="Data directory (env HEALTHMESH_NODE_DATA_DIR; default ~/.healthmesh).",
 )
 db_opt = click.option(
-    "--db", default=None,
-    help="SQLite path or postgresql:// URL (env HEALTHMESH_NODE_DB; default <data-dir>/node.sqlite).",
+    "--db",
+    default=None,
+    help="SQLite path or postgresql:// URL (env HEALTHMESH_NODE_DB; "
+    "default <data-dir>/node.sqlite).",
 )
 
 
@@ -38,17 +42,28 @@ def group() -> None:
 @db_opt
 @click.option("--host", default=None, help="Listen address (env HEALTHMESH_NODE_HOST; 127.0.0.1).")
 @click.option("--port", type=int, default=None, help="Port (env HEALTHMESH_NODE_PORT; 8080).")
-@click.option("--public-url", default=None, help="Base URL clients use (env HEALTHMESH_NODE_PUBLIC_URL).")
-@click.option("--institution", default=None, help="Institution id (env HEALTHMESH_NODE_INSTITUTION).")
-def serve(data_dir: Path | None, db: str | None, host: str | None, port: int | None,
-          public_url: str | None, institution: str | None) -> None:
+@click.option(
+    "--public-url", default=None, help="Base URL clients use (env HEALTHMESH_NODE_PUBLIC_URL)."
+)
+@click.option(
+    "--institution", default=None, help="Institution id (env HEALTHMESH_NODE_INSTITUTION)."
+)
+def serve(
+    data_dir: Path | None,
+    db: str | None,
+    host: str | None,
+    port: int | None,
+    public_url: str | None,
+    institution: str | None,
+) -> None:
     """Serve the node's FHIR R4 API at /fhir and its token endpoint at /auth/token."""
     import uvicorn
 
     from healthmesh.node.app import build_node
 
-    settings = _settings(data_dir, db, host=host, port=port, public_url=public_url,
-                         institution=institution)
+    settings = _settings(
+        data_dir, db, host=host, port=port, public_url=public_url, institution=institution
+    )
     node = build_node(settings)
     click.echo(f"FHIR base: {node.fhir_base}")
     uvicorn.run(node.app, host=settings.host, port=settings.port, log_level="info")
@@ -61,13 +76,21 @@ def clients() -> None:
 
 @clients.command("add")
 @click.argument("name")
-@click.option("--scopes", required=True, help='SMART scopes, e.g. "system/Patient.rs system/Observation.rs".')
-@click.option("--jwks", "jwks_file", type=click.Path(exists=True, path_type=Path), default=None,
-              help="JWKS file with the client's public keys: registers a private_key_jwt client.")
+@click.option(
+    "--scopes", required=True, help='SMART scopes, e.g. "system/Patient.rs system/Observation.rs".'
+)
+@click.option(
+    "--jwks",
+    "jwks_file",
+    type=click.Path(exists=True, path_type=Path),
+    default=None,
+    help="JWKS file with the client's public keys: registers a private_key_jwt client.",
+)
 @data_dir_opt
 @db_opt
-def clients_add(name: str, scopes: str, jwks_file: Path | None, data_dir: Path | None,
-                db: str | None) -> None:
+def clients_add(
+    name: str, scopes: str, jwks_file: Path | None, data_dir: Path | None, db: str | None
+) -> None:
     """Register a client and print its credentials (shown once)."""
     import json
 
@@ -78,8 +101,9 @@ def clients_add(name: str, scopes: str, jwks_file: Path | None, data_dir: Path |
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     registry = ClientRegistry(make_engine(settings.database()))
     if jwks_file is not None:
-        creds = registry.add(name, scopes, method="private_key_jwt",
-                             jwks=json.loads(jwks_file.read_text()))
+        creds = registry.add(
+            name, scopes, method="private_key_jwt", jwks=json.loads(jwks_file.read_text())
+        )
     else:
         creds = registry.add(name, scopes)
     click.echo(f"client_id:     {creds.client_id}")

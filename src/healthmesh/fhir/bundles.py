@@ -8,6 +8,7 @@ A batch runs each entry on its own and reports each outcome.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -65,8 +66,10 @@ def _parse_entries(bundle: Any, store: FhirStore) -> tuple[str, list[Entry]]:
     for i, e in enumerate(raw):
         loc = f"Bundle.entry[{i}]"
         req = e.get("request") if isinstance(e, dict) else None
-        if not isinstance(req, dict) or not isinstance(req.get("method"), str) or not isinstance(
-            req.get("url"), str
+        if (
+            not isinstance(req, dict)
+            or not isinstance(req.get("method"), str)
+            or not isinstance(req.get("url"), str)
         ):
             raise InvalidInput("entry needs request.method and request.url", location=loc)
         method = req["method"].upper()
@@ -89,7 +92,9 @@ def _parse_entries(bundle: Any, store: FhirStore) -> tuple[str, list[Entry]]:
         ent.res_id = parts[1] if len(parts) > 1 else None
         ent.query = query or None
         if method != "GET" and ent.res_type not in store.resource_types:
-            raise InvalidInput("unknown resource type in request.url", location=f"{loc}.request.url")
+            raise InvalidInput(
+                "unknown resource type in request.url", location=f"{loc}.request.url"
+            )
         if method in ("POST", "PUT") and not isinstance(ent.resource, dict):
             raise InvalidInput("POST/PUT entries need a resource", location=f"{loc}.resource")
         entries.append(ent)
@@ -156,8 +161,9 @@ class BundleProcessor:
                         "status": str(exc.status),
                         "outcome": {
                             "resourceType": "OperationOutcome",
-                            "issue": [{"severity": "error", "code": exc.code,
-                                       "diagnostics": exc.message}],
+                            "issue": [
+                                {"severity": "error", "code": exc.code, "diagnostics": exc.message}
+                            ],
                         },
                     }
         for e in entries:
@@ -166,9 +172,15 @@ class BundleProcessor:
         out = {
             "resourceType": "Bundle",
             "type": f"{kind}-response",
-            "entry": [{"response": e.response, **({"resource": e.response.pop("resource")}
-                                                   if "resource" in e.response else {})}
-                      for e in entries],
+            "entry": [
+                {
+                    "response": e.response,
+                    **(
+                        {"resource": e.response.pop("resource")} if "resource" in e.response else {}
+                    ),
+                }
+                for e in entries
+            ],
         }
         return out, written
 
@@ -187,9 +199,13 @@ class BundleProcessor:
         try:
             return {"status": "200 OK", "resource": self.get(e.url)}
         except HealthmeshError as exc:
-            return {"status": str(exc.status), "outcome": {
-                "resourceType": "OperationOutcome",
-                "issue": [{"severity": "error", "code": exc.code, "diagnostics": exc.message}]}}
+            return {
+                "status": str(exc.status),
+                "outcome": {
+                    "resourceType": "OperationOutcome",
+                    "issue": [{"severity": "error", "code": exc.code, "diagnostics": exc.message}],
+                },
+            }
 
     def _transaction(self, entries: list[Entry]) -> list[Stored]:
         ordered = sorted(entries, key=lambda x: ORDER[x.method])
@@ -250,10 +266,8 @@ class BundleProcessor:
     def _write(self, tx: WriteTx, e: Entry, ids: dict[str, str]) -> None:
         if e.method == "DELETE":
             if e.res_id:
-                try:
+                with contextlib.suppress(NotFound):
                     tx.delete(e.res_type, e.res_id)
-                except NotFound:
-                    pass
             elif e.query:
                 tx.conditional_delete(e.res_type, e.query)
             e.response = {"status": "204 No Content"}
@@ -270,7 +284,9 @@ class BundleProcessor:
         elif e.method == "PUT":
             if e.res_id:
                 result = tx.update(
-                    e.res_type, e.res_id, e.resource,
+                    e.res_type,
+                    e.res_id,
+                    e.resource,
                     if_match=parse_etag(e.if_match) if e.if_match else None,
                 )
             elif e.query:
@@ -289,7 +305,9 @@ class BundleProcessor:
 
                 ops = orjson.loads(base64.b64decode(ops.get("data", "")))
             result = tx.patch(
-                e.res_type, e.res_id, ops,
+                e.res_type,
+                e.res_id,
+                ops,
                 if_match=parse_etag(e.if_match) if e.if_match else None,
             )
             e.response = _response(result, "200 OK")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -52,27 +52,28 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:
         # type and route only: messages of arbitrary exceptions may carry data
-        log.error("internal error %s on %s %s", type(exc).__name__, request.method, request.url.path)
+        log.error(
+            "internal error %s on %s %s", type(exc).__name__, request.method, request.url.path
+        )
         return fhir_response(outcome("fatal", "exception", "internal server error"), 500)
 
 
 def create_fhir_router(api: Api, rights_dep: Callable[..., Any], *, token_url: str) -> APIRouter:
     router = APIRouter()
-    RightsDep = Annotated[Rights, Depends(rights_dep)]
 
     @router.get("/metadata")
     def metadata(request: Request) -> Response:
         return fhir_response(capability_statement(api, request, token_url=token_url))
 
     @router.get("/")
-    def system_search(request: Request, rights: RightsDep) -> Response:
+    def system_search(request: Request, rights: Rights = Depends(rights_dep)) -> Response:
         from urllib.parse import parse_qsl
 
         pairs = parse_qsl(str(request.url.query), keep_blank_values=True)
         return run_search(api, request, rights, None, pairs)
 
     @router.post("/")
-    async def batch(request: Request, rights: RightsDep) -> Response:
+    async def batch(request: Request, rights: Rights = Depends(rights_dep)) -> Response:
         body = await api.json_body(request)
 
         def authorize(res_type: str, interaction: str) -> None:

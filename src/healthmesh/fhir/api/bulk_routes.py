@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import FileResponse, Response
@@ -12,11 +12,12 @@ from starlette.responses import FileResponse, Response
 from healthmesh.errors import Forbidden, InvalidInput, NotFound
 from healthmesh.fhir.api.context import Api, Rights
 from healthmesh.fhir.api.responses import fhir_response, outcome
-from healthmesh.fhir.bulk.export import ExportRequest, Exporter, parse_type_filters
+from healthmesh.fhir.bulk.export import Exporter, ExportRequest, parse_type_filters
 
 
-def _kickoff(api: Api, exporter: Exporter, request: Request, rights: Rights, level: str,
-             group_id: str | None) -> Response:
+def _kickoff(
+    api: Api, exporter: Exporter, request: Request, rights: Rights, level: str, group_id: str | None
+) -> Response:
     if "respond-async" not in request.headers.get("prefer", ""):
         raise InvalidInput("$export needs the header Prefer: respond-async")
     params = request.query_params
@@ -50,32 +51,41 @@ def _kickoff(api: Api, exporter: Exporter, request: Request, rights: Rights, lev
     if group_id is not None:
         api.store.read("Group", group_id)
     job = exporter.start(req)
-    api.audit.record(rights, action="E", subtype="export", outcome="0",
-                     entities=[f"Group/{group_id}"] if group_id else [],
-                     query=str(request.url.query) or None)
-    return Response(status_code=202, headers={
-        "Content-Location": f"{api.base(request)}/$export-status/{job.id}"})
+    api.audit.record(
+        rights,
+        action="E",
+        subtype="operation",
+        outcome="0",
+        entities=[f"Group/{group_id}"] if group_id else [],
+        query=str(request.url.query) or None,
+    )
+    return Response(
+        status_code=202,
+        headers={"Content-Location": f"{api.base(request)}/$export-status/{job.id}"},
+    )
 
 
-def add_bulk_routes(router: APIRouter, api: Api, rights_dep: Callable[..., Any],
-                    exporter: Exporter | None = None) -> None:
-    RightsDep = Annotated[Rights, Depends(rights_dep)]
+def add_bulk_routes(
+    router: APIRouter, api: Api, rights_dep: Callable[..., Any], exporter: Exporter | None = None
+) -> None:
     export = exporter or Exporter(api.store, api.export_dir)
 
     @router.get("/$export")
     @router.post("/$export")
-    def system_export(request: Request, rights: RightsDep) -> Response:
+    def system_export(request: Request, rights: Rights = Depends(rights_dep)) -> Response:
         return _kickoff(api, export, request, rights, "system", None)
 
     @router.get("/Patient/$export")
     @router.post("/Patient/$export")
-    def patient_export(request: Request, rights: RightsDep) -> Response:
+    def patient_export(request: Request, rights: Rights = Depends(rights_dep)) -> Response:
         api.require(rights, "Patient", "r")
         return _kickoff(api, export, request, rights, "patient", None)
 
     @router.get("/Group/{group_id}/$export")
     @router.post("/Group/{group_id}/$export")
-    def group_export(request: Request, group_id: str, rights: RightsDep) -> Response:
+    def group_export(
+        request: Request, group_id: str, rights: Rights = Depends(rights_dep)
+    ) -> Response:
         return _kickoff(api, export, request, rights, "group", group_id)
 
     def _job(job_id: str, rights: Rights) -> Any:
@@ -85,24 +95,25 @@ def add_bulk_routes(router: APIRouter, api: Api, rights_dep: Callable[..., Any],
         return job
 
     @router.get("/$export-status/{job_id}")
-    def status(request: Request, job_id: str, rights: RightsDep) -> Response:
+    def status(request: Request, job_id: str, rights: Rights = Depends(rights_dep)) -> Response:
         job = _job(job_id, rights)
         if job.status == "in-progress":
-            return Response(status_code=202, headers={"X-Progress": job.progress,
-                                                      "Retry-After": "1"})
+            return Response(
+                status_code=202, headers={"X-Progress": job.progress, "Retry-After": "1"}
+            )
         if job.status == "failed":
             return fhir_response(outcome("error", "exception", f"export failed: {job.error}"), 500)
         base = f"{api.base(request)}/$export-file/{job.id}"
         return fhir_response(job.manifest(base), 200, {"Expires": "in 24h"})
 
     @router.delete("/$export-status/{job_id}")
-    def cancel(job_id: str, rights: RightsDep) -> Response:
+    def cancel(job_id: str, rights: Rights = Depends(rights_dep)) -> Response:
         _job(job_id, rights)
         export.cancel(job_id)
         return Response(status_code=202)
 
     @router.get("/$export-file/{job_id}/{name}")
-    def file(job_id: str, name: str, rights: RightsDep) -> Response:
+    def file(job_id: str, name: str, rights: Rights = Depends(rights_dep)) -> Response:
         job = _job(job_id, rights)
         match = [o for o in job.outputs if o["file"] == name]
         if not match:

@@ -10,11 +10,19 @@ from healthmesh import __version__
 from healthmesh.fhir.api.context import Api
 
 INTERACTIONS = [
-    "read", "vread", "update", "patch", "delete", "history-instance", "history-type",
-    "create", "search-type",
+    "read",
+    "vread",
+    "update",
+    "patch",
+    "delete",
+    "history-instance",
+    "history-type",
+    "create",
+    "search-type",
 ]
 SEARCH_DOC = {
-    "_id": "token", "_lastUpdated": "date",
+    "_id": "token",
+    "_lastUpdated": "date",
 }
 
 
@@ -45,10 +53,14 @@ def capability_statement(api: Api, request: Request, *, token_url: str) -> dict[
         }
         if rtype == "Patient":
             res["operation"] = [
-                {"name": "everything",
-                 "definition": "http://hl7.org/fhir/OperationDefinition/Patient-everything"},
-                {"name": "export",
-                 "definition": "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/patient-export"},
+                {
+                    "name": "everything",
+                    "definition": "http://hl7.org/fhir/OperationDefinition/Patient-everything",
+                },
+                {
+                    "name": "export",
+                    "definition": "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/patient-export",
+                },
             ]
         resources.append(res)
     return {
@@ -88,18 +100,24 @@ def capability_statement(api: Api, request: Request, *, token_url: str) -> dict[
                 },
                 "resource": resources,
                 "interaction": [
-                    {"code": "transaction"}, {"code": "batch"},
-                    {"code": "history-system"}, {"code": "search-system"},
+                    {"code": "transaction"},
+                    {"code": "batch"},
+                    {"code": "history-system"},
+                    {"code": "search-system"},
                 ],
                 "searchParam": [
                     {"name": "_id", "type": "token"},
                     {"name": "_lastUpdated", "type": "date"},
                 ],
                 "operation": [
-                    {"name": "export",
-                     "definition": "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/export"},
-                    {"name": "validate",
-                     "definition": "http://hl7.org/fhir/OperationDefinition/Resource-validate"},
+                    {
+                        "name": "export",
+                        "definition": "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/export",
+                    },
+                    {
+                        "name": "validate",
+                        "definition": "http://hl7.org/fhir/OperationDefinition/Resource-validate",
+                    },
                 ],
             }
         ],

@@ -33,9 +33,7 @@ def resource_headers(stored: Stored, base: str) -> dict[str, str]:
     }
 
 
-def outcome(
-    severity: str, code: str, message: str, location: str | None = None
-) -> dict[str, Any]:
+def outcome(severity: str, code: str, message: str, location: str | None = None) -> dict[str, Any]:
     issue: dict[str, Any] = {"severity": severity, "code": code, "diagnostics": message}
     if location:
         issue["expression"] = [location]
@@ -55,13 +53,13 @@ def outcome_many(issues: Iterable[tuple[str, str, str, str | None]]) -> dict[str
 def error_outcome(exc: HealthmeshError) -> dict[str, Any]:
     issues = getattr(exc, "issues", None)
     if issues:
-        return outcome_many(
-            (i.severity, i.code, i.message, i.location) for i in issues
-        )
+        return outcome_many((i.severity, i.code, i.message, i.location) for i in issues)
     return outcome("error", exc.code, exc.message, exc.location)
 
 
-def shape(resource: dict[str, Any], summary: str | None, elements: list[str] | None) -> dict[str, Any]:
+def shape(
+    resource: dict[str, Any], summary: str | None, elements: list[str] | None
+) -> dict[str, Any]:
     """Apply ``_summary`` / ``_elements`` to a resource, marking it SUBSETTED when reduced."""
     if elements:
         keep = {"resourceType", "id", "meta", *(e.split(".", 1)[0] for e in elements)}
@@ -82,7 +80,10 @@ def shape(resource: dict[str, Any], summary: str | None, elements: list[str] | N
 def _subsetted(resource: dict[str, Any]) -> dict[str, Any]:
     meta = dict(resource.get("meta") or {})
     tags = list(meta.get("tag") or [])
-    tag = {"system": "http://terminology.hl7.org/CodeSystem/v3-ObservationValue", "code": "SUBSETTED"}
+    tag = {
+        "system": "http://terminology.hl7.org/CodeSystem/v3-ObservationValue",
+        "code": "SUBSETTED",
+    }
     if tag not in tags:
         tags.append(tag)
     meta["tag"] = tags
@@ -118,7 +119,9 @@ def history_entry(stored: Stored, base: str) -> dict[str, Any]:
     url = stored.res_type if method == "POST" else f"{stored.res_type}/{stored.res_id}"
     entry["request"] = {"method": method, "url": url}
     entry["response"] = {
-        "status": "410 Gone" if stored.deleted else ("201 Created" if stored.version == 1 else "200 OK"),
+        "status": "410 Gone"
+        if stored.deleted
+        else ("201 Created" if stored.version == 1 else "200 OK"),
         "etag": stored.etag,
         "lastModified": instant(stored.last_updated),
     }

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
@@ -75,7 +75,9 @@ def history_response(
 ) -> Response:
     params = request.query_params
     since = parse_since(params.get("_since"))
-    before = float(params["_before"]) if params.get("_before", "").replace(".", "").isdigit() else None
+    before = (
+        float(params["_before"]) if params.get("_before", "").replace(".", "").isdigit() else None
+    )
     before = before if before is not None else time.time()
     count = int(params.get("_count", "50")) if params.get("_count", "50").isdigit() else 50
     count = min(count, 1000)
@@ -98,54 +100,88 @@ def history_response(
 
 
 def add_rest_routes(router: APIRouter, api: Api, rights_dep: Callable[..., Any]) -> None:
-    RightsDep = Annotated[Rights, Depends(rights_dep)]
 
     @router.get("/{res_type}/{res_id}/_history/{vid}")
-    def vread(request: Request, res_type: str, res_id: str, vid: str, rights: RightsDep) -> Response:
+    def vread(
+        request: Request, res_type: str, res_id: str, vid: str, rights: Rights = Depends(rights_dep)
+    ) -> Response:
         api.store.check_type(res_type)
         api.require(rights, res_type, "r")
         if not vid.isdigit():
             raise InvalidInput("version id must be a number")
         stored = api.store.vread(res_type, res_id, int(vid))
-        api.audit.record(rights, action="R", subtype="vread", outcome="0",
-                         entities=[stored.location], query=None)
+        api.audit.record(
+            rights, action="R", subtype="vread", outcome="0", entities=[stored.location], query=None
+        )
         return read_response(request, api, stored)
 
     @router.get("/{res_type}/{res_id}/_history")
-    def instance_history(request: Request, res_type: str, res_id: str, rights: RightsDep) -> Response:
+    def instance_history(
+        request: Request, res_type: str, res_id: str, rights: Rights = Depends(rights_dep)
+    ) -> Response:
         api.store.check_type(res_type)
         api.require(rights, res_type, "r")
-        api.audit.record(rights, action="R", subtype="history-instance", outcome="0",
-                         entities=[f"{res_type}/{res_id}"], query=None)
+        api.audit.record(
+            rights,
+            action="R",
+            subtype="history-instance",
+            outcome="0",
+            entities=[f"{res_type}/{res_id}"],
+            query=None,
+        )
         return history_response(request, api, res_type, res_id)
 
     @router.get("/{res_type}/_history")
-    def type_history(request: Request, res_type: str, rights: RightsDep) -> Response:
+    def type_history(
+        request: Request, res_type: str, rights: Rights = Depends(rights_dep)
+    ) -> Response:
         api.store.check_type(res_type)
         api.require(rights, res_type, "r")
-        api.audit.record(rights, action="R", subtype="history-type", outcome="0",
-                         entities=[res_type], query=str(request.url.query) or None)
+        api.audit.record(
+            rights,
+            action="R",
+            subtype="history-type",
+            outcome="0",
+            entities=[res_type],
+            query=str(request.url.query) or None,
+        )
         return history_response(request, api, res_type, None)
 
     @router.get("/_history")
-    def system_history(request: Request, rights: RightsDep) -> Response:
+    def system_history(request: Request, rights: Rights = Depends(rights_dep)) -> Response:
         if not all(api.allowed(rights, t, "r") for t in api.store.resource_types):
             raise Forbidden("system history needs read access to every resource type")
-        api.audit.record(rights, action="R", subtype="history-system", outcome="0",
-                         entities=[], query=str(request.url.query) or None)
+        api.audit.record(
+            rights,
+            action="R",
+            subtype="history-system",
+            outcome="0",
+            entities=[],
+            query=str(request.url.query) or None,
+        )
         return history_response(request, api, None, None)
 
     @router.get("/{res_type}/{res_id}")
-    def read(request: Request, res_type: str, res_id: str, rights: RightsDep) -> Response:
+    def read(
+        request: Request, res_type: str, res_id: str, rights: Rights = Depends(rights_dep)
+    ) -> Response:
         api.store.check_type(res_type)
         api.require(rights, res_type, "r")
         stored = api.store.read(res_type, res_id)
-        api.audit.record(rights, action="R", subtype="read", outcome="0",
-                         entities=[f"{res_type}/{res_id}"], query=None)
+        api.audit.record(
+            rights,
+            action="R",
+            subtype="read",
+            outcome="0",
+            entities=[f"{res_type}/{res_id}"],
+            query=None,
+        )
         return read_response(request, api, stored)
 
     @router.post("/{res_type}")
-    async def create(request: Request, res_type: str, rights: RightsDep) -> Response:
+    async def create(
+        request: Request, res_type: str, rights: Rights = Depends(rights_dep)
+    ) -> Response:
         api.store.check_type(res_type)
         api.require(rights, res_type, "c")
         body = await api.json_body(request)
@@ -154,12 +190,20 @@ def add_rest_routes(router: APIRouter, api: Api, rights_dep: Callable[..., Any])
             api.require(rights, res_type, "s")
         with api.store.writing() as tx:
             result = tx.create(body, if_none_exist=ine, res_type=res_type)
-        api.audit.record(rights, action="C", subtype="create", outcome="0",
-                         entities=[result.stored.location], query=None)
+        api.audit.record(
+            rights,
+            action="C",
+            subtype="create",
+            outcome="0",
+            entities=[result.stored.location],
+            query=None,
+        )
         return write_response(api, request, result)
 
     @router.put("/{res_type}/{res_id}")
-    async def update(request: Request, res_type: str, res_id: str, rights: RightsDep) -> Response:
+    async def update(
+        request: Request, res_type: str, res_id: str, rights: Rights = Depends(rights_dep)
+    ) -> Response:
         api.store.check_type(res_type)
         api.require(rights, res_type, "u")
         body = await api.json_body(request)
@@ -170,24 +214,40 @@ def add_rest_routes(router: APIRouter, api: Api, rights_dep: Callable[..., Any])
             )
         if result.created:
             api.require(rights, res_type, "c")
-        api.audit.record(rights, action="U", subtype="update", outcome="0",
-                         entities=[result.stored.location], query=None)
+        api.audit.record(
+            rights,
+            action="U",
+            subtype="update",
+            outcome="0",
+            entities=[result.stored.location],
+            query=None,
+        )
         return write_response(api, request, result)
 
     @router.put("/{res_type}")
-    async def conditional_update(request: Request, res_type: str, rights: RightsDep) -> Response:
+    async def conditional_update(
+        request: Request, res_type: str, rights: Rights = Depends(rights_dep)
+    ) -> Response:
         api.store.check_type(res_type)
         for perm in ("u", "c", "s"):
             api.require(rights, res_type, perm)
         body = await api.json_body(request)
         with api.store.writing() as tx:
             result = tx.conditional_update(res_type, str(request.url.query), body)
-        api.audit.record(rights, action="U", subtype="update", outcome="0",
-                         entities=[result.stored.location], query=str(request.url.query))
+        api.audit.record(
+            rights,
+            action="U",
+            subtype="update",
+            outcome="0",
+            entities=[result.stored.location],
+            query=str(request.url.query),
+        )
         return write_response(api, request, result)
 
     @router.patch("/{res_type}/{res_id}")
-    async def patch(request: Request, res_type: str, res_id: str, rights: RightsDep) -> Response:
+    async def patch(
+        request: Request, res_type: str, res_id: str, rights: Rights = Depends(rights_dep)
+    ) -> Response:
         api.store.check_type(res_type)
         api.require(rights, res_type, "u")
         ctype = request.headers.get("content-type", "")
@@ -199,28 +259,50 @@ def add_rest_routes(router: APIRouter, api: Api, rights_dep: Callable[..., Any])
             result = tx.patch(
                 res_type, res_id, body, if_match=parse_etag(if_match) if if_match else None
             )
-        api.audit.record(rights, action="U", subtype="patch", outcome="0",
-                         entities=[result.stored.location], query=None)
+        api.audit.record(
+            rights,
+            action="U",
+            subtype="patch",
+            outcome="0",
+            entities=[result.stored.location],
+            query=None,
+        )
         return write_response(api, request, result)
 
     @router.delete("/{res_type}/{res_id}")
-    def delete(request: Request, res_type: str, res_id: str, rights: RightsDep) -> Response:
+    def delete(
+        request: Request, res_type: str, res_id: str, rights: Rights = Depends(rights_dep)
+    ) -> Response:
         api.store.check_type(res_type)
         api.require(rights, res_type, "d")
         with api.store.writing() as tx:
             result = tx.delete(res_type, res_id)
-        api.audit.record(rights, action="D", subtype="delete", outcome="0",
-                         entities=[f"{res_type}/{res_id}"], query=None)
+        api.audit.record(
+            rights,
+            action="D",
+            subtype="delete",
+            outcome="0",
+            entities=[f"{res_type}/{res_id}"],
+            query=None,
+        )
         headers = {"ETag": result.stored.etag} if result else {}
         return Response(status_code=204, headers=headers)
 
     @router.delete("/{res_type}")
-    def conditional_delete(request: Request, res_type: str, rights: RightsDep) -> Response:
+    def conditional_delete(
+        request: Request, res_type: str, rights: Rights = Depends(rights_dep)
+    ) -> Response:
         api.store.check_type(res_type)
         api.require(rights, res_type, "d")
         api.require(rights, res_type, "s")
         with api.store.writing() as tx:
             n = tx.conditional_delete(res_type, str(request.url.query))
-        api.audit.record(rights, action="D", subtype="delete", outcome="0",
-                         entities=[res_type], query=str(request.url.query))
+        api.audit.record(
+            rights,
+            action="D",
+            subtype="delete",
+            outcome="0",
+            entities=[res_type],
+            query=str(request.url.query),
+        )
         return fhir_response(outcome("information", "informational", f"deleted {n}"), 200)

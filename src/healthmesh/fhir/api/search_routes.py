@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 from fastapi import APIRouter, Depends, Request
@@ -97,15 +97,18 @@ def run_search(
 
 
 def add_search_routes(router: APIRouter, api: Api, rights_dep: Callable[..., Any]) -> None:
-    RightsDep = Annotated[Rights, Depends(rights_dep)]
 
     @router.get("/{res_type}")
-    def search_get(request: Request, res_type: str, rights: RightsDep) -> Response:
+    def search_get(
+        request: Request, res_type: str, rights: Rights = Depends(rights_dep)
+    ) -> Response:
         pairs = parse_qsl(str(request.url.query), keep_blank_values=True)
         return run_search(api, request, rights, res_type, pairs)
 
     @router.post("/{res_type}/_search")
-    async def search_post(request: Request, res_type: str, rights: RightsDep) -> Response:
+    async def search_post(
+        request: Request, res_type: str, rights: Rights = Depends(rights_dep)
+    ) -> Response:
         ctype = request.headers.get("content-type", "")
         if "application/x-www-form-urlencoded" not in ctype:
             raise InvalidInput("POST _search needs application/x-www-form-urlencoded")
@@ -116,13 +119,20 @@ def add_search_routes(router: APIRouter, api: Api, rights_dep: Callable[..., Any
 
     @router.post("/{res_type}/$validate")
     @router.post("/{res_type}/{res_id}/$validate")
-    async def validate(request: Request, res_type: str, rights: RightsDep, res_id: str | None = None) -> Response:
+    async def validate(
+        request: Request,
+        res_type: str,
+        rights: Rights = Depends(rights_dep),
+        res_id: str | None = None,
+    ) -> Response:
         api.store.check_type(res_type)
         if not (api.allowed(rights, res_type, "c") or api.allowed(rights, res_type, "u")):
             raise Forbidden(f"$validate needs create or update rights on {res_type}")
         body = await api.json_body(request)
         if isinstance(body, dict) and body.get("resourceType") == "Parameters":
-            found = [p.get("resource") for p in body.get("parameter", []) if p.get("name") == "resource"]
+            found = [
+                p.get("resource") for p in body.get("parameter", []) if p.get("name") == "resource"
+            ]
             body = found[0] if found else None
         if not isinstance(body, dict) or body.get("resourceType") != res_type:
             raise InvalidInput(f"$validate needs a {res_type} resource")
@@ -136,7 +146,7 @@ def add_search_routes(router: APIRouter, api: Api, rights_dep: Callable[..., Any
         return fhir_response(oo, 422 if errors else 200)
 
     @router.get("/Patient/{res_id}/$everything")
-    def everything(request: Request, res_id: str, rights: RightsDep) -> Response:
+    def everything(request: Request, res_id: str, rights: Rights = Depends(rights_dep)) -> Response:
         api.require(rights, "Patient", "r")
         patient = api.store.read("Patient", res_id)
         registry = api.store.registry
@@ -167,10 +177,19 @@ def add_search_routes(router: APIRouter, api: Api, rights_dep: Callable[..., Any
         unique = list({s.lid: s for s in found}.values())
         base = api.base(request)
         entries = [
-            {"fullUrl": f"{base}/{s.res_type}/{s.res_id}", "resource": s.resource(),
-             "search": {"mode": "match"}}
+            {
+                "fullUrl": f"{base}/{s.res_type}/{s.res_id}",
+                "resource": s.resource(),
+                "search": {"mode": "match"},
+            }
             for s in unique
         ]
-        api.audit.record(rights, action="E", subtype="everything", outcome="0",
-                         entities=[f"Patient/{res_id}"], query=None)
+        api.audit.record(
+            rights,
+            action="E",
+            subtype="operation",
+            outcome="0",
+            entities=[f"Patient/{res_id}"],
+            query=None,
+        )
         return fhir_response(bundle("searchset", entries, total=len(entries)))

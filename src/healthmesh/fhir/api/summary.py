@@ -18,7 +18,9 @@ _ALWAYS = frozenset({"resourceType", "id", "meta", "implicitRules"})
 
 @cache
 def summary_elements() -> dict[str, frozenset[str]]:
-    raw = (resources.files("healthmesh.fhir") / "_generated" / "summary_elements.json.gz").read_bytes()
+    raw = (
+        resources.files("healthmesh.fhir") / "_generated" / "summary_elements.json.gz"
+    ).read_bytes()
     doc = json.loads(gzip.decompress(raw))
     return {k: frozenset(v) for k, v in doc["summary"].items()}
 
@@ -28,6 +30,10 @@ def summary_view(resource: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in resource.items():
         base = key[1:] if key.startswith("_") else key
-        if key in _ALWAYS or base in keep or any(base.startswith(k) and base[len(k):][:1].isupper() for k in keep):
+        if (
+            key in _ALWAYS
+            or base in keep
+            or any(base.startswith(k) and base[len(k) :][:1].isupper() for k in keep)
+        ):
             out[key] = value
     return out

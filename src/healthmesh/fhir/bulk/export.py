@@ -91,7 +91,9 @@ class Exporter:
         with self._lock:
             self.jobs[job_id] = job
         if background:
-            threading.Thread(target=self._run, args=(job,), daemon=True, name=f"export-{job_id[:8]}").start()
+            threading.Thread(
+                target=self._run, args=(job,), daemon=True, name=f"export-{job_id[:8]}"
+            ).start()
         else:
             self._run(job)
         return job
@@ -166,7 +168,7 @@ class Exporter:
                 self._export_type(job, rtype)
             job.status = "completed"
             job.progress = "done"
-        except Exception as exc:  # noqa: BLE001 - reported through the status endpoint
+        except Exception as exc:
             job.status = "failed"
             job.error = exc.message if hasattr(exc, "message") else type(exc).__name__
 

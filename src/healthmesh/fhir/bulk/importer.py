@@ -109,7 +109,9 @@ def prepare_chunk(
             res["meta"] = meta
             check(res)
             ok.append(
-                Prepared(str(res["resourceType"]), res_id, orjson.dumps(res), extract(res, registry))
+                Prepared(
+                    str(res["resourceType"]), res_id, orjson.dumps(res), extract(res, registry)
+                )
             )
         except _Bad as exc:
             bad.append((source, line_no, str(exc), raw))
@@ -186,8 +188,14 @@ def _consume(
         why = reason.split(" at ")[0][:80]
         report.reasons[why] = report.reasons.get(why, 0) + 1
         qout.write(
-            orjson.dumps({"file": source, "line": line_no, "reason": reason,
-                          "raw": raw.decode("utf-8", errors="replace")})
+            orjson.dumps(
+                {
+                    "file": source,
+                    "line": line_no,
+                    "reason": reason,
+                    "raw": raw.decode("utf-8", errors="replace"),
+                }
+            )
             + b"\n"
         )
     if not ok:

@@ -100,9 +100,12 @@ class ConditionBuilder:
                 raise InvalidInput(":missing takes true or false")
             present = _sub(table.c.lid).where(table.c.pid == pid)
             return lid_col.not_in(present) if flt.values == ["true"] else lid_col.in_(present)
-        if mod is not None and mod not in MODIFIERS[sp.type]:
-            if not (sp.type == "reference" and mod in self.store.resource_types):
-                raise InvalidInput(f"modifier :{mod} is not supported on {sp.type} parameters")
+        if (
+            mod is not None
+            and mod not in MODIFIERS[sp.type]
+            and not (sp.type == "reference" and mod in self.store.resource_types)
+        ):
+            raise InvalidInput(f"modifier :{mod} is not supported on {sp.type} parameters")
         if mod == "not":
             positive = Filter(flt.name, None, flt.values)
             return not_(self.filter(res_type, positive, lid_col))

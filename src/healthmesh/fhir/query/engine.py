@@ -196,9 +196,9 @@ class SearchEngine:
         for expr, desc in keys:
             ascending = desc == backwards
             order.append(expr.asc() if ascending else expr.desc())
-        rows = list(conn.execute(
-            select(R, *labelled).where(*where).order_by(*order).limit(count + 1)
-        ).all())
+        rows = list(
+            conn.execute(select(R, *labelled).where(*where).order_by(*order).limit(count + 1)).all()
+        )
         more = len(rows) > count
         rows = rows[:count]
         if backwards:

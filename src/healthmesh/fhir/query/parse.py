@@ -34,7 +34,7 @@ PREFIXES = ("eq", "ne", "gt", "lt", "ge", "le", "sa", "eb", "ap")
 
 
 def split_escaped(text: str, sep: str) -> list[str]:
-    """Split on ``sep`` not preceded by a backslash; unescape ``\\,``, ``\\|``, ``\\$``, ``\\\\``."""
+    """Split on ``sep`` unless escaped with a backslash (escapes are kept for ``unescape``)."""
     parts: list[str] = []
     cur: list[str] = []
     i = 0
@@ -135,9 +135,7 @@ def parse_query(pairs: list[tuple[str, str]], max_count: int = 1000) -> Query:
             continue
         if base == "_has":
             src, ref, rest = parse_has(name)
-            q.filters.append(
-                Filter("_has", None, split_escaped(value, ","), has=(src, ref, rest))
-            )
+            q.filters.append(Filter("_has", None, split_escaped(value, ","), has=(src, ref, rest)))
             continue
         head, _, chain = name.partition(".")
         pname, _, modifier = head.partition(":")

@@ -50,7 +50,8 @@ def write_batch(store: FhirStore, tx: WriteTx, items: Sequence[Any]) -> None:
         cur = dbapi.cursor()
         for table, rows in tables:
             cols = [c.name for c in table.columns]
-            sql = f"INSERT INTO {table.name} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"
+            marks = ", ".join("?" * len(cols))
+            sql = f"INSERT INTO {table.name} ({', '.join(cols)}) VALUES ({marks})"
             cur.executemany(sql, [tuple(r.get(c) for c in cols) for r in rows])
         cur.close()
     else:

@@ -48,9 +48,7 @@ class Database:
             self.write_engine = _sqlite_engine(self.url, "BEGIN IMMEDIATE")
             memory = self.url in ("sqlite://", "sqlite:///:memory:")
             # An in-memory database exists once per connection: share the writer's.
-            self.read_engine = (
-                self.write_engine if memory else _sqlite_engine(self.url, "BEGIN")
-            )
+            self.read_engine = self.write_engine if memory else _sqlite_engine(self.url, "BEGIN")
         else:
             self.write_engine = make_engine(self.url)
             self.read_engine = self.write_engine
@@ -91,9 +89,7 @@ class Database:
             ).one()
             start = int(row[0])
             conn.execute(
-                update(schema.counter)
-                .where(schema.counter.c.name == "lid")
-                .values(value=start + n)
+                update(schema.counter).where(schema.counter.c.name == "lid").values(value=start + n)
             )
             return list(range(start, start + n))
         rows = conn.execute(

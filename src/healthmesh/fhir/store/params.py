@@ -19,9 +19,7 @@ Row = dict[str, Any]
 
 
 def definition_hash(sp: SearchParam) -> str:
-    text = "|".join(
-        (sp.type, sp.expression, ",".join(sp.targets), repr(sp.components), sp.url)
-    )
+    text = "|".join((sp.type, sp.expression, ",".join(sp.targets), repr(sp.components), sp.url))
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
@@ -149,9 +147,7 @@ def table_rows(
             )
     for code, ttype, tid, url in rows.references:
         if (p := pid_of(code)) is not None:
-            out["references"].append(
-                {"lid": lid, "pid": p, "ttype": ttype, "tid": tid, "url": url}
-            )
+            out["references"].append({"lid": lid, "pid": p, "ttype": ttype, "tid": tid, "url": url})
     for code, uri in rows.uris:
         if (p := pid_of(code)) is not None:
             out["uris"].append({"lid": lid, "pid": p, "uri": uri})

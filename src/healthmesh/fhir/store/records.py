@@ -27,9 +27,7 @@ def check_id(res_id: str) -> str:
 
 def instant(ts: float) -> str:
     """FHIR instant for a POSIX timestamp, millisecond precision, UTC."""
-    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace(
-        "+00:00", "Z"
-    )
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def http_date(ts: float) -> str:
@@ -97,5 +95,5 @@ def parse_etag(value: str) -> int:
         text = text[2:]
     text = text.strip('"')
     if not text.isdigit():
-        raise InvalidInput("If-Match must be a version ETag such as W/\"3\"")
+        raise InvalidInput('If-Match must be a version ETag such as W/"3"')
     return int(text)

@@ -13,7 +13,6 @@ from sqlalchemy import Connection, delete, insert, select, update
 
 from healthmesh.errors import (
     InvalidInput,
-    InvalidResource,
     NotFound,
     PreconditionFailed,
 )
@@ -93,7 +92,7 @@ class WriteTx:
         if not isinstance(resource, dict):
             raise InvalidInput("resource must be a JSON object")
         if resource.get("resourceType") != res_type:
-            raise InvalidResource(
+            raise InvalidInput(
                 f"resourceType must be {res_type}", location=f"{res_type}.resourceType"
             )
         resource["id"] = res_id
@@ -147,7 +146,9 @@ class WriteTx:
                 return WriteResult(found[0], matched=True)
         return self._insert(rtype, resource, new_id(), "POST")
 
-    def _insert(self, rtype: str, resource: dict[str, Any], res_id: str, method: str) -> WriteResult:
+    def _insert(
+        self, rtype: str, resource: dict[str, Any], res_id: str, method: str
+    ) -> WriteResult:
         ts = self._now()
         content = self._prepare(rtype, resource, res_id, 1, ts)
         lid = self._lid()
