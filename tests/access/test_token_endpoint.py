@@ -49,8 +49,15 @@ class Env:
             httpx.Client(transport=httpx.MockTransport(self._serve)), min_refresh_s=0
         )
         app = FastAPI()
+        self.issued: list[tuple[str, str]] = []
         app.include_router(
-            create_auth_router(self.registry, self.tokens, token_url=TOKEN_URL, fetcher=fetcher)
+            create_auth_router(
+                self.registry,
+                self.tokens,
+                token_url=TOKEN_URL,
+                fetcher=fetcher,
+                on_token=lambda cid, scopes: self.issued.append((cid, str(scopes))),
+            )
         )
         auth = bearer_dependency(self.tokens, registry=self.registry, enabled_ttl_s=0)
 
@@ -131,6 +138,7 @@ def test_client_secret_basic_issues_a_working_token(env) -> None:
         "restrictions": [{"category": "laboratory"}],
     }
     assert env.client.get("/fhir/Patient", headers=bearer).json()["restrictions"] is None
+    assert env.issued == [(creds.client_id, body["scope"])]  # the audit hook saw the grant
 
 
 def test_wrong_secret_unknown_client_and_no_auth(env) -> None:

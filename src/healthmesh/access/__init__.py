@@ -8,6 +8,7 @@ so that importing scopes or audit does not import the web framework.
 from healthmesh.access.audit import AuditSink, audit_digest, build_audit_event, outcome_for_status
 from healthmesh.access.clients import ClientRecord, ClientRegistry, Credentials
 from healthmesh.access.context import PURPOSE_OF_USE_HEADER, AccessContext, check_purpose_of_use
+from healthmesh.access.enforce import capability_security, require, visible_types
 from healthmesh.access.scopes import InvalidScope, ScopeSet, permission_for
 from healthmesh.access.tokens import (
     InsufficientScope,
@@ -32,8 +33,11 @@ __all__ = [
     "TokenService",
     "audit_digest",
     "build_audit_event",
+    "capability_security",
     "check_purpose_of_use",
     "load_or_create_signing_key",
     "outcome_for_status",
     "permission_for",
+    "require",
+    "visible_types",
 ]

@@ -156,7 +156,7 @@ def _entity(reference: str) -> dict[str, Any]:
 def _agent(ctx: AccessContext | None, address: str | None) -> dict[str, Any]:
     agent: dict[str, Any] = {
         "type": {"coding": [{"system": "http://dicom.nema.org/resources/ontology/DCM",
-                             "code": "110153", "display": "Source Role ID"}]},
+                             "code": "110150", "display": "Application"}]},
         "who": {"identifier": {"system": _CLIENT_SYSTEM,
                                "value": ctx.client_id if ctx else "anonymous"}},
         "requestor": True,
