@@ -20,8 +20,9 @@ from healthmesh.fhir.validation._primitives import Checker, build_checkers, buil
 TABLE = "r4_structures.json.gz"
 
 # Dispatch kinds of the walker's fast path (see _walker.Walk.obj); CHOICE is a flag added on.
-K_TEXT, K_MATCH, K_CODE, K_PRIM, K_COMPLEX, K_REFERENCE, K_MANY_PRIM, K_MANY, K_RESOURCE = range(9)
-CHOICE = 16
+(K_TEXT, K_MATCH, K_CODE, K_PRIM, K_COMPLEX, K_REFERENCE, K_MANY_PRIM, K_MANY, K_MANY_REF,
+ K_RESOURCE, K_URI, K_TOKEN) = range(12)
+CHOICE = 16  # choice elements (valueX) take the full path, which also tracks their group
 
 
 class Elem:
@@ -62,6 +63,7 @@ class TypeDef:
         "choices",
         "elems",
         "fast",
+        "finish",
         "is_extension",
         "is_resource",
         "name",
@@ -80,6 +82,7 @@ class TypeDef:
         self.fast: dict[str, tuple[int, Any, Elem]] = {}  # key -> (kind, aux, elem)
         self.req_keys: frozenset[str] = frozenset()  # required non-choice keys
         self.req_choices: tuple[tuple[str, ...], ...] = ()  # key groups of required choices
+        self.finish = False  # whether objects of this type need post-checks (required, ext-1)
 
 
 class Model:
@@ -133,6 +136,7 @@ class Model:
         td.req_keys = frozenset(keys[0] for display, keys in required if len(keys) == 1)
         td.req_choices = tuple(keys for display, keys in required if len(keys) > 1)
         td.fast = {key: self._dispatch(el) for key, el in td.elems.items()}
+        td.finish = bool(td.req_keys or td.req_choices or td.is_extension)
 
     def _dispatch(self, el: Elem) -> tuple[int, Any, Elem]:
         """The walker's fast-path kind and helper object for one element."""
@@ -141,7 +145,11 @@ class Model:
         if el.is_resource:
             kind = K_RESOURCE
         elif el.many:
-            kind, aux = (K_MANY_PRIM, el.prim) if el.prim is not None else (K_MANY, el.typedef)
+            if el.prim is not None:
+                kind, aux = K_MANY_PRIM, el.prim
+            else:
+                kind = K_MANY_REF if el.type_name == "Reference" else K_MANY
+                aux = el.typedef
         elif el.typedef is not None:
             kind = K_REFERENCE if el.type_name == "Reference" else K_COMPLEX
             aux = el.typedef
@@ -149,6 +157,10 @@ class Model:
             kind, aux = K_CODE, el.codes
         elif el.type_name in ("string", "markdown"):
             kind = K_TEXT
+        elif el.type_name in ("uri", "url", "canonical"):
+            kind, aux = K_URI, el.prim
+        elif el.type_name == "code":
+            kind, aux = K_TOKEN, el.prim
         elif el.type_name in self.fast_match:
             kind, aux = K_MATCH, self.fast_match[el.type_name]
         else:

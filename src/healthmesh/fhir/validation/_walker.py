@@ -23,6 +23,8 @@ from healthmesh.fhir.validation._model import (
     K_PRIM,
     K_REFERENCE,
     K_TEXT,
+    K_TOKEN,
+    K_URI,
     Elem,
     Model,
     TypeDef,
@@ -102,43 +104,58 @@ class Walk:
                 groups = self.unlisted(o, key, value, td, path, depth, groups)
                 continue
             kind, aux, el = entry
-            if kind >= CHOICE:
-                groups = self._choice(groups, el, path, key)
-                kind -= CHOICE
-            if kind in (K_COMPLEX, K_REFERENCE):
-                if type(value) is dict:
-                    self.obj(value, aux, f"{path}.{key}", depth + 1)
-                    if kind == K_REFERENCE:
-                        self.reference(value, el.targets, f"{path}.{key}")
-                    continue
-            elif kind == K_MATCH:
+            # Branches in order of frequency (Synthea); each accepts the valid common case
+            # with as few calls as possible (str methods are ~3x cheaper than a regex call).
+            if kind == K_MATCH:
                 if type(value) is str and aux(value) is not None:
+                    continue
+            elif kind == K_URI:  # regex \S+ : printable and no space
+                if type(value) is str and value and " " not in value and value.isprintable():
+                    continue
+            elif kind == K_TOKEN:  # code: single spaces between non-whitespace runs
+                if (type(value) is str and value and value.isprintable()
+                        and value[0] != " " and value[-1] != " " and "  " not in value):
                     continue
             elif kind == K_TEXT:
                 if (type(value) is str and value and value.isprintable()
-                        and len(value) <= MAX_STRING and not value.isspace()):
-                    continue
-            elif kind == K_CODE:
-                if type(value) is str and value in aux:
+                        and not value.isspace() and len(value) <= MAX_STRING):
                     continue
             elif kind == K_MANY:
                 if type(value) is list and value:
                     for i, item in enumerate(value):
-                        self.complex(el, item, f"{path}.{key}[{i}]", depth)
+                        if type(item) is dict:
+                            self.obj(item, aux, f"{path}.{key}[{i}]", depth + 1)
+                        else:
+                            self.complex(el, item, f"{path}.{key}[{i}]", depth)
+                    continue
+            elif kind == K_COMPLEX:
+                if type(value) is dict:
+                    self.obj(value, aux, f"{path}.{key}", depth + 1)
+                    continue
+            elif kind == K_PRIM:
+                if type(value) is not list and value is not None and aux(value) is None:
+                    continue
+            elif kind == K_REFERENCE:
+                if type(value) is dict:
+                    self.obj(value, aux, f"{path}.{key}", depth + 1)
+                    self.reference(value, el.targets, f"{path}.{key}")
+                    continue
+            elif kind == K_CODE:
+                if type(value) is str and value in aux:
                     continue
             elif kind == K_MANY_PRIM:
                 if type(value) is list and value:
                     self.primitive_list(o, el, value, path)
                     continue
-            elif (kind == K_PRIM and type(value) is not list and value is not None
-                  and aux(value) is None):
-                continue
+            elif kind >= CHOICE:
+                groups = self._choice(groups, el, path, key)
             self.slow(o, el, key, value, path, depth)
-        if (td.req_keys and not o.keys() >= td.req_keys) or td.req_choices:
-            self.required(o, td, path)
-        if td.is_extension and (groups is not None) == ("extension" in o):
-            self.add("error", "invariant", path,
-                     "an extension must have either a value[x] or nested extensions (ext-1)")
+        if td.finish:
+            if (td.req_keys and not o.keys() >= td.req_keys) or td.req_choices:
+                self.required(o, td, path)
+            if td.is_extension and (groups is not None) == ("extension" in o):
+                self.add("error", "invariant", path,
+                         "an extension must have either a value[x] or nested extensions (ext-1)")
 
     def unlisted(
         self, o: dict[Any, Any], key: Any, value: Any, td: TypeDef, path: str, depth: int,
