@@ -9,6 +9,9 @@ from healthmesh.surveillance.detectors.base import (
 from healthmesh.surveillance.detectors.bayes import Bayes, bayes_system
 from healthmesh.surveillance.detectors.cusum import Cusum
 from healthmesh.surveillance.detectors.ears import EarsC
+from healthmesh.surveillance.detectors.farrington import Farrington
+from healthmesh.surveillance.detectors.farrington_flexible import FarringtonFlexible
+from healthmesh.surveillance.detectors.glr import GlrNb
 
 __all__ = [
     "Bayes",
@@ -17,6 +20,9 @@ __all__ = [
     "DetectorInputError",
     "DetectorResult",
     "EarsC",
+    "Farrington",
+    "FarringtonFlexible",
+    "GlrNb",
     "SeriesFrame",
     "bayes_system",
 ]

@@ -110,7 +110,7 @@ def fit_log_glm(
     -------
     GlmBatch
     """
-    n_fit, n_obs, n_par = x.shape
+    n_fit, _n_obs, n_par = x.shape
     wt = np.ones_like(y) if prior_weights is None else prior_weights
     if mustart is None:
         mustart = y + 0.1 if theta is None else y + (y == 0) / 6.0

@@ -7,6 +7,8 @@ it and correct by whole steps against the CDF, which makes the result R's by con
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import numpy.typing as npt
 from scipy.stats import nbinom, poisson
@@ -15,17 +17,18 @@ FloatArray = npt.NDArray[np.float64]
 _FUZZ = 1.0 + 2.0 * np.finfo(np.float64).eps
 
 
-def _search(p: FloatArray, start: FloatArray, cdf: object) -> FloatArray:
+def _search(
+    p: FloatArray, start: FloatArray, cdf_fn: Callable[[FloatArray], FloatArray]
+) -> FloatArray:
     target = p * _FUZZ
     y = np.where(np.isfinite(start), start, np.nan)
-    cdf_fn = cdf  # type: ignore[assignment]
     for _ in range(64):
-        down = np.isfinite(y) & (y > 0) & (cdf_fn(y - 1) >= target)  # type: ignore[operator]
+        down = np.isfinite(y) & (y > 0) & (cdf_fn(y - 1) >= target)
         if not down.any():
             break
         y = np.where(down, y - 1, y)
     for _ in range(64):
-        up = np.isfinite(y) & (cdf_fn(y) < target)  # type: ignore[operator]
+        up = np.isfinite(y) & (cdf_fn(y) < target)
         if not up.any():
             break
         y = np.where(up, y + 1, y)

@@ -73,7 +73,7 @@ class Window:
 
 
 def _blocks(ref_idx: list[int], n_time: int, now: int, b: int, w: int, p: int) -> FloatArray:
-    """R ``blocks``: factor level per time point (NaN outside), ``ref_idx`` 0-based, newest first."""
+    """R ``blocks``: factor level per time point (NaN outside); ``ref_idx`` newest first."""
     f = np.full(n_time, np.nan)
     f[max(0, now - w) : now + 1] = p
     for i in range(1, b + 1):

@@ -35,7 +35,8 @@ def standardise(x: FloatArray, m: FloatArray, trans: Trans, alpha: float) -> Flo
     if trans == "anscombe":
         return np.asarray(1.5 * (x ** (2 / 3) - m ** (2 / 3)) / m ** (1 / 6))
     if trans == "anscombe2nd":
-        return np.asarray((x ** (2 / 3) - (m ** (2 / 3) - m ** (-1 / 3) / 9)) / (2 / 3 * m ** (1 / 6)))
+        centre = m ** (2 / 3) - m ** (-1 / 3) / 9
+        return np.asarray((x ** (2 / 3) - centre) / (2 / 3 * m ** (1 / 6)))
     if trans == "pearsonNegBin":
         return np.asarray((x - m) / np.sqrt(m + alpha * m**2))
     if trans == "none":

@@ -1,0 +1,58 @@
+"""Every run in ../shared/data/surveillance/algo_outputs (R surveillance 1.20.3): upper bounds
+within 1e-6 relative and identical alarms."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pytest
+
+from healthmesh.surveillance.detectors import SeriesFrame
+from healthmesh.surveillance.detectors.registry import from_r
+
+from .reference import RefRun, load_input, load_output, manifest, rel_close
+
+# The NB GLR replays R's O(n^3) Newton search; long series run under the slow marker.
+_SLOW = {"glrnb_nb_GLR"}
+_FAST_NB = {"salmNewportDE", "campyDE"}
+
+
+def _runs() -> list[pytest.param]:
+    from .tests_root import SHARED
+
+    params = []
+    for run in manifest(SHARED):
+        marks = []
+        if run.run in _SLOW and run.series not in _FAST_NB:
+            marks.append(pytest.mark.slow)
+        params.append(pytest.param(run, id=f"{run.series}-{run.run}", marks=marks))
+    return params
+
+
+def _frame(shared, run: RefRun) -> SeriesFrame:
+    inp = load_input(shared, run.series)
+    dated = bool(inp.dates[0])
+    dates = [dt.date.fromisoformat(d) for d in inp.dates] if dated else None
+    return SeriesFrame.from_counts(inp.observed, dates=dates)
+
+
+@pytest.mark.parametrize("run", _runs())
+def test_matches_r(shared_data, run: RefRun) -> None:
+    det = from_r(run.r_function, run.control)
+    res = det.run(_frame(shared_data, run), np.arange(run.range_first, run.range_last + 1))
+    ref = load_output(shared_data, run)
+    np.testing.assert_array_equal(res.t, ref["t"].astype(int))
+    close = rel_close(res.upperbound[0], ref["upperbound"], 1e-6)
+    assert close.all(), f"{(~close).sum()} upper bounds differ from R"
+    expected_alarm = np.nan_to_num(ref["alarm"], nan=0).astype(bool)
+    assert (res.alarm[0] == expected_alarm).all()
+    if "cusum" in ref:
+        assert rel_close(res.extras["cusum"][0], ref["cusum"]).all()
+    if "mu0" in ref and run.r_function == "glrnb":
+        assert rel_close(res.extras["mu0"][0], ref["mu0"], 1e-7).all()
+    if run.r_function == "farringtonFlexible":
+        defined = ~np.isnan(ref["upperbound"])
+        for name in ("expected", "phi", "pvalue", "score", "trend_coef"):
+            ok = rel_close(res.extras[name][0], ref[name], 1e-6)
+            assert ok[defined].all(), name
