@@ -8,7 +8,8 @@ Prints medians over ``--rounds`` rounds of:
   (the parse the store does anyway) and a bare recursive walk that touches every JSON node
   without checking anything (a floor for any pure-Python validator);
 
-and the ratios validation/parse and validation/bare-walk. Times are process CPU time.
+the ratios validation/parse and validation/bare-walk, and the median time per resource
+type. Times are process CPU time.
 
 Run: ``.venv/bin/python benchmarks/fhir_validation.py [--rounds 5] [--data DIR]``
 """
@@ -85,6 +86,15 @@ def main() -> None:
               f"{med[name] / n * 1e6:7.1f} µs/resource (median of {args.rounds})")
     print(f"ratio validate/parse {med['validate'] / med['parse']:.1f}x, "
           f"validate/bare-walk {med['validate'] / med['walk']:.1f}x")
+    per_type: dict[str, list[int]] = {}
+    clock = time.process_time_ns
+    for res in resources:
+        t0 = clock()
+        validate(res)
+        per_type.setdefault(res["resourceType"], []).append(clock() - t0)
+    print("median µs per resource by type (one pass, CPU time):")
+    for rtype, times in sorted(per_type.items(), key=lambda kv: -len(kv[1]))[:8]:
+        print(f"  {rtype:22s} n={len(times):5d}  {statistics.median(times) / 1e3:7.1f} µs")
 
 
 if __name__ == "__main__":
