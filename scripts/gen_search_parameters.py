@@ -65,8 +65,7 @@ def fetch_package(workdir: Path) -> Path:
         members = [
             m
             for m in tar.getmembers()
-            if m.name
-            in ("package/package.json", "package/Bundle-searchParams.json")
+            if m.name in ("package/package.json", "package/Bundle-searchParams.json")
             or m.name == "package/CompartmentDefinition-patient.json"
         ]
         tar.extractall(workdir, members=members, filter="data")

@@ -17,6 +17,7 @@ regex + ordinal arithmetic here on the hot write path.
 
 from __future__ import annotations
 
+import math
 import re
 import unicodedata
 from datetime import date
@@ -152,7 +153,10 @@ def _decimal_range(dec: Decimal) -> tuple[float, float, float]:
     if not isinstance(exp, int):
         raise InvalidSearchValue("number is not finite")
     half = Decimal(5).scaleb(exp - 1)
-    return float(dec - half), float(dec + half), float(dec)
+    low, high = float(dec - half), float(dec + half)
+    if high <= low:  # more digits than a double holds: keep the range non-empty
+        high = math.nextafter(low, math.inf)
+    return low, high, float(dec)
 
 
 def parse_number_param(text: str) -> tuple[float, float, float]:
@@ -201,9 +205,7 @@ def split_prefix(text: str) -> tuple[str, str]:
     return "eq", text
 
 
-def range_matches(
-    prefix: str, q_low: float, q_high: float, t_low: float, t_high: float
-) -> bool:
+def range_matches(prefix: str, q_low: float, q_high: float, t_low: float, t_high: float) -> bool:
     """Whether a target range ``[t_low, t_high)`` matches a search range under ``prefix``.
 
     R4 semantics: ``eq`` the search range contains the target; ``gt``/``lt`` the target

@@ -26,7 +26,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from healthmesh.fhir.search.fhirpath import Node, Unsupported, parse
+from healthmesh.fhir.search.fhirpath import Node, Unsupported, parse, split_union
 from healthmesh.fhir.search.model import RESOURCE_TYPES, children, is_a
 
 Item = tuple[Any, str | None]
@@ -38,8 +38,11 @@ _FALSE: Items = [(False, "boolean")]
 _TYPE_FILTERS = RESOURCE_TYPES | {"Resource", "DomainResource"}
 
 
-def compile_expression(text: str) -> Closure:
+def compile_expression(text: str, root_type: str | None = None) -> Closure:
     """Compile ``text`` into a closure ``fn(items, root) -> items``.
+
+    With ``root_type`` the closure is only valid on resources of that type, and a leading
+    type name (``Observation.``, ``Resource.``) costs nothing at run time.
 
     Raises :class:`~.fhirpath.Unsupported` for FHIRPath outside the covered subset.
 
@@ -48,7 +51,75 @@ def compile_expression(text: str) -> Closure:
     >>> fn([(pat, "Patient")], pat)
     [('Chalmers', 'string')]
     """
-    return _compile(parse(text), at_start=True)
+    return _compile(parse(text), True, root_type)
+
+
+def required_keys(text: str, resource_type: str) -> frozenset[str] | None:
+    """Top-level JSON keys without which ``text`` selects nothing on a ``resource_type``.
+
+    None when that cannot be known statically (``exists()``, ``and``, ``%resource`` ...).
+    Extraction skips a parameter whose keys are all absent, which is most of them.
+
+    >>> sorted(required_keys("Observation.effective | Observation.code", "Observation"))[:3]
+    ['code', 'effectiveDateTime', 'effectiveInstant']
+    """
+    try:
+        node = parse(text)
+    except Unsupported:
+        return None
+    keys: set[str] = set()
+    for branch in split_union(node):
+        first = _first_member(branch)
+        if first is None:
+            return None
+        name, wanted = first
+        keys.update(
+            key
+            for key, ctype in children(resource_type, name)
+            if wanted is None or ctype is None or is_a(ctype, wanted)
+        )
+    return frozenset(keys)
+
+
+def _is_root_member(node: Node) -> bool:
+    return (
+        node[0] == "dot"
+        and node[1][0] == "member"
+        and node[1][1] in _TYPE_FILTERS
+        and node[2][0] == "member"
+    )
+
+
+def _first_member(node: Node) -> tuple[str, str | None] | None:
+    """``(member, as-type)`` right after the root type filter of a pure navigation chain.
+
+    The as-type is set when the member is directly narrowed (``(A.value as Quantity)``,
+    ``A.value.as(Quantity)``); None when the chain is not pure navigation.
+    """
+    kind = node[0]
+    if kind == "index":
+        return _first_member(node[1])
+    if kind == "type" and node[1] == "as":
+        got = _first_member(node[2])
+        if got is not None and _is_root_member(node[2]):
+            return got[0], node[3]
+        return got
+    if kind != "dot":
+        return None
+    target, invoked = node[1], node[2]
+    if invoked[0] == "func" and invoked[1] not in _EMPTY_ON_EMPTY:
+        return None
+    if target[0] == "member" and target[1] in _TYPE_FILTERS:
+        return (invoked[1], None) if invoked[0] == "member" else None
+    got = _first_member(target)
+    if (
+        got is not None
+        and invoked[0] == "func"
+        and invoked[1] in ("as", "ofType")
+        and _is_root_member(target)
+    ):
+        return got[0], invoked[2][0][1]
+    return got
 
 
 def evaluate(fn: Closure, resource: dict[str, Any]) -> Items:
@@ -74,37 +145,42 @@ def reference_type(ref: dict[str, Any], root: dict[str, Any]) -> str | None:
     return None
 
 
-def _member(name: str) -> Closure:
-    cache: dict[str | None, tuple[tuple[str, str | None], ...]] = {}
+def _path(names: tuple[str, ...]) -> Closure:
+    """Member navigation along ``names`` (consecutive ``.a.b.c`` steps fused in one loop)."""
+    caches: list[dict[str | None, tuple[tuple[str, str | None], ...]]] = [{} for _ in names]
+    steps = tuple(zip(names, caches, strict=True))
 
-    def step(items: Items, root: dict[str, Any]) -> Items:
-        out: Items = []
-        append = out.append
-        for value, vtype in items:
-            if type(value) is not dict:
-                continue
-            cands = cache.get(vtype)
-            if cands is None:
-                cands = children(vtype, name) if vtype is not None else ((name, None),)
-                cache[vtype] = cands
-            for key, ctype in cands:
-                got = value.get(key)
-                if got is None:
+    def run(items: Items, root: dict[str, Any]) -> Items:
+        for name, cache in steps:
+            out: Items = []
+            append = out.append
+            for value, vtype in items:
+                if type(value) is not dict:
                     continue
-                if type(got) is list:
-                    for elem in got:
-                        if elem is not None:
-                            if ctype == "Resource" and type(elem) is dict:
+                cands = cache.get(vtype)
+                if cands is None:
+                    cands = children(vtype, name) if vtype is not None else ((name, None),)
+                    cache[vtype] = cands
+                for key, ctype in cands:
+                    got = value.get(key)
+                    if got is None:
+                        continue
+                    if ctype == "Resource":
+                        for elem in got if type(got) is list else (got,):
+                            if type(elem) is dict:
                                 append((elem, elem.get("resourceType")))
-                            else:
+                    elif type(got) is list:
+                        for elem in got:
+                            if elem is not None:
                                 append((elem, ctype))
-                elif ctype == "Resource" and type(got) is dict:
-                    append((got, got.get("resourceType")))
-                else:
-                    append((got, ctype))
-        return out
+                    else:
+                        append((got, ctype))
+            if not out:
+                return out
+            items = out
+        return items
 
-    return step
+    return run
 
 
 def _type_filter(name: str) -> Closure:
@@ -114,7 +190,10 @@ def _type_filter(name: str) -> Closure:
     return step
 
 
-def _chain(first: Closure, second: Closure) -> Closure:
+def _chain(first: Closure, second: Closure, empty_in_empty_out: bool) -> Closure:
+    if not empty_in_empty_out:  # exists(), empty(), count() ... answer on empty input too
+        return lambda items, root: second(first(items, root), root)
+
     def step(items: Items, root: dict[str, Any]) -> Items:
         got = first(items, root)
         return second(got, root) if got else got
@@ -122,19 +201,55 @@ def _chain(first: Closure, second: Closure) -> Closure:
     return step
 
 
-def _compile(node: Node, at_start: bool = False) -> Closure:
+_EMPTY_ON_EMPTY = {"where", "as", "ofType", "is", "first", "last", "tail", "extension", "resolve"}
+
+
+def _identity(items: Items, root: dict[str, Any]) -> Items:
+    return items
+
+
+def _nothing(items: Items, root: dict[str, Any]) -> Items:
+    return []
+
+
+def _root_filter(name: str, root_type: str | None) -> Closure:
+    """The leading type name of a path; known true/false when the root type is known."""
+    if root_type is not None:
+        return _identity if is_a(root_type, name) else _nothing
+    return _type_filter(name)
+
+
+def _compile(node: Node, at_start: bool = False, root_type: str | None = None) -> Closure:
     kind = node[0]
     if kind == "member":
         if at_start and node[1] in _TYPE_FILTERS:
-            return _type_filter(node[1])
-        return _member(node[1])
+            return _root_filter(node[1], root_type)
+        return _path((node[1],))
+    if kind == "dot" and node[2][0] == "member":
+        names: list[str] = []
+        cur = node
+        while cur[0] == "dot" and cur[2][0] == "member":
+            if _ends_in_resolve(cur[1]):
+                raise Unsupported("navigation after resolve()")
+            names.append(cur[2][1])
+            cur = cur[1]
+        if cur[0] == "member" and not (at_start and cur[1] in _TYPE_FILTERS):
+            names.append(cur[1])
+            base: Closure = _identity
+        else:
+            base = _compile(cur, at_start, root_type)
+        path = _path(tuple(reversed(names)))
+        if base is _identity:
+            return path
+        if base is _nothing:
+            return _nothing
+        return _chain(base, path, True)
     if kind == "dot":
         target, invoked = node[1], node[2]
-        if _ends_in_resolve(target) and invoked[0] != "func":
-            raise Unsupported("navigation after resolve()")
         if _ends_in_resolve(target) and invoked[1] not in ("is", "as", "ofType", "exists"):
             raise Unsupported("function after resolve()")
-        return _chain(_compile(target, at_start), _compile(invoked))
+        short = invoked[1] in _EMPTY_ON_EMPTY
+        return _chain(_compile(target, at_start, root_type), _compile(invoked), short)
     if kind == "func":
         return _function(node[1], node[2])
     if kind == "this":
@@ -150,20 +265,20 @@ def _compile(node: Node, at_start: bool = False) -> Closure:
         if node[2][0] != "lit" or type(node[2][1]) is not int:
             raise Unsupported("non-literal indexer")
         pos = node[2][1]
-        target_fn = _compile(node[1], at_start)
+        target_fn = _compile(node[1], at_start, root_type)
         return lambda items, root: target_fn(items, root)[pos : pos + 1]
     if kind == "type":
-        inner = _compile(node[2], at_start)
+        inner = _compile(node[2], at_start, root_type)
         return _type_op(node[1], node[3], inner)
     if kind == "op":
-        return _operator(node[1], _compile(node[2], at_start), _compile(node[3], at_start))
+        left = _compile(node[2], at_start, root_type)
+        return _operator(node[1], left, _compile(node[3], at_start, root_type))
     raise Unsupported(f"node {kind}")
 
 
 def _ends_in_resolve(node: Node) -> bool:
-    return (node[0] == "func" and node[1] == "resolve") or (
-        node[0] == "dot" and node[2][0] == "func" and node[2][1] == "resolve"
-    )
+    last = node[2] if node[0] == "dot" else node
+    return bool(last[0] == "func" and last[1] == "resolve")
 
 
 def _literal_type(value: object) -> str:

@@ -44,12 +44,10 @@ class IndexRows:
     )
     dates: list[tuple[str, float, float]] = field(default_factory=list)
     numbers: list[tuple[str, float, float, float]] = field(default_factory=list)
-    quantities: list[
-        tuple[str, str | None, str | None, str | None, float, float, float | None]
-    ] = field(default_factory=list)
-    references: list[tuple[str, str | None, str | None, str | None]] = field(
-        default_factory=list
+    quantities: list[tuple[str, str | None, str | None, str | None, float, float, float | None]] = (
+        field(default_factory=list)
     )
+    references: list[tuple[str, str | None, str | None, str | None]] = field(default_factory=list)
     uris: list[tuple[str, str]] = field(default_factory=list)
     composites: list[tuple[str, tuple[Any, ...]]] = field(default_factory=list)
 
@@ -127,7 +125,7 @@ def extract(resource: dict[str, Any], registry: Registry | None = None) -> Index
     >>> ("gender", None, "male", None) in rows.tokens, ("_id", None, "p1", None) in rows.tokens
     (True, True)
     >>> [d for d in rows.dates if d[0] == "birthdate"]
-    [('birthdate', 156816000.0, 156902400.0)]
+    [('birthdate', 157161600.0, 157248000.0)]
     """
     rtype = resource.get("resourceType") if isinstance(resource, dict) else None
     if not isinstance(rtype, str):
@@ -135,7 +133,15 @@ def extract(resource: dict[str, Any], registry: Registry | None = None) -> Index
     reg = registry if registry is not None else default_registry()
     rows = IndexRows()
     focus: Items = [(resource, rtype)]
-    for plan in reg.plan(rtype):
+    plans = reg.plan(rtype)
+    by_key, always = reg.plan_index(rtype)
+    chosen = set(always)
+    for key in resource:
+        got = by_key.get(key)
+        if got is not None:
+            chosen.update(got)
+    for i in sorted(chosen):
+        plan = plans[i]
         items = plan.fn(focus, resource)
         if not items:
             continue
@@ -143,8 +149,7 @@ def extract(resource: dict[str, Any], registry: Registry | None = None) -> Index
         if kind == "composite":
             for item in items:
                 parts = [
-                    component_values(ctype, cfn([item], resource))
-                    for ctype, cfn in plan.components
+                    component_values(ctype, cfn([item], resource)) for ctype, cfn in plan.components
                 ]
                 rows.composites.extend(
                     (plan.param.code, combo) for combo in itertools.product(*parts)

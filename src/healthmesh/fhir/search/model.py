@@ -27,9 +27,7 @@ RESOURCE_TYPES: frozenset[str] = frozenset(
     k for k, v in _PARENT.items() if v in ("DomainResource", "Resource") and k != "DomainResource"
 )
 #: FHIR primitive type names (lower-case initial), as they appear in ``path2Type``.
-PRIMITIVES: frozenset[str] = frozenset(
-    k for k in _PARENT if k[:1].islower()
-)
+PRIMITIVES: frozenset[str] = frozenset(k for k in _PARENT if k[:1].islower())
 #: System (FHIRPath) type names and the FHIR primitives they stand for in ``as``/``is``.
 _SYSTEM_ALIASES: dict[str, tuple[str, ...]] = {
     "String": ("string", "code", "id", "markdown", "uri", "url", "canonical", "oid", "uuid"),
@@ -72,9 +70,7 @@ def children(type_name: str, name: str) -> tuple[tuple[str, str | None], ...]:
     while t is not None:
         path = f"{t}.{name}"
         if path in _CHOICES:
-            return tuple(
-                (name + suffix, _type_name(suffix)) for suffix in _CHOICES[path]
-            )
+            return tuple((name + suffix, _type_name(suffix)) for suffix in _CHOICES[path])
         if path in _PATH2TYPE:
             return ((name, _PATH2TYPE[path]),)
         if path in _ELSEWHERE:

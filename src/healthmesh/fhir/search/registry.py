@@ -21,7 +21,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from healthmesh.fhir.search.compiler import Closure, compile_expression, reference_type
+from healthmesh.fhir.search.compiler import Closure, compile_expression, required_keys
 from healthmesh.fhir.search.fhirpath import Unsupported
 from healthmesh.fhir.search.model import RESOURCE_TYPES
 
@@ -70,6 +70,7 @@ class Plan:
     param: SearchParam
     fn: Closure
     components: tuple[tuple[str, Closure], ...]  # (component type, closure)
+    keys: frozenset[str] | None  # top-level keys it needs (None: always evaluate)
 
 
 def split_branches(expression: str) -> list[str]:
@@ -103,24 +104,16 @@ def branch_root(branch: str) -> str:
 
 def _fallback(expression: str) -> Closure:
     """Evaluate ``expression`` with fhirpathpy (for FHIRPath outside the compiled subset)."""
-    from fhirpathpy import compile as fp_compile
-    from fhirpathpy.models import models
-
-    def resolve(refs: list[Any]) -> list[Any]:
-        return [
-            {"resourceType": t}
-            for r in refs
-            if isinstance(r, dict) and (t := reference_type(r, {})) is not None
-        ]
-
-    fn = fp_compile(
-        expression,
-        models["r4"],
-        {"userInvocationTable": {"resolve": {"fn": resolve, "arity": {0: []}}}},
-    )
+    from healthmesh.fhir.search.reference import evaluate_element, evaluate_resource
 
     def run(items: list[tuple[Any, str | None]], root: dict[str, Any]) -> Any:
-        return [(v, None) for v in fn(root, {"resource": root})]
+        if len(items) == 1 and items[0][0] is root:
+            return [(v, None) for v in evaluate_resource(expression, root)]
+        return [  # relative (composite component): per element
+            (v, None)
+            for value, vtype in items
+            for v in evaluate_element(expression, value, vtype, root)
+        ]
 
     return run
 
@@ -131,8 +124,8 @@ class Registry:
     def __init__(self, definitions: list[dict[str, Any]], compartments: dict[str, Any]) -> None:
         self._by_type: dict[str, dict[str, SearchParam]] = {}
         self._resource_level: dict[str, SearchParam] = {}
-        self._fallbacks: list[str] = []
-        self._compiled: dict[str, Closure] = {}
+        self._fallbacks: set[str] = set()
+        self._compiled: dict[tuple[str, str | None], Closure] = {}
         type_of_url = {d["url"]: d["type"] for d in definitions}
         code_of_url = {d["url"]: d["code"] for d in definitions}
         self._component_types: dict[tuple[str, str], str] = {}
@@ -163,6 +156,7 @@ class Registry:
         self._compartments = compartments
         self._views: dict[str, Mapping[str, SearchParam]] = {}
         self._plans: dict[str, tuple[Plan, ...]] = {}
+        self._plan_index: dict[str, tuple[dict[str, tuple[int, ...]], frozenset[int]]] = {}
         self._no_expression = sum(1 for d in definitions if not d.get("expression"))
 
     @staticmethod
@@ -204,16 +198,19 @@ class Registry:
         """The resource types that can be in ``compartment``, sorted."""
         return tuple(sorted(t for t, p in self._compartments.get(compartment, {}).items() if p))
 
-    def compiled(self, expression: str) -> Closure:
-        """The closure for an expression (compiled once; fhirpathpy for the rest)."""
-        fn = self._compiled.get(expression)
+    def compiled(self, expression: str, root_type: str | None = None) -> Closure:
+        """The closure for an expression (compiled once; fhirpathpy for the rest).
+
+        ``root_type``: the resource type the closure will run on (None: relative/any).
+        """
+        fn = self._compiled.get((expression, root_type))
         if fn is None:
             try:
-                fn = compile_expression(expression)
+                fn = compile_expression(expression, root_type)
             except Unsupported:
                 fn = _fallback(expression)
-                self._fallbacks.append(expression)
-            self._compiled[expression] = fn
+                self._fallbacks.add(expression)
+            self._compiled[(expression, root_type)] = fn
         return fn
 
     def plan(self, resource_type: str) -> tuple[Plan, ...]:
@@ -229,9 +226,46 @@ class Registry:
                 (self._component_types.get((sp.url, cexpr), "string"), self.compiled(cexpr))
                 for _, cexpr in sp.components
             )
-            plans.append(Plan(sp, self.compiled(sp.expression), comps))
+            keys = required_keys(sp.expression, resource_type)
+            if keys is None and sp.components:
+                keys = self._composite_keys(sp, resource_type)
+            plans.append(Plan(sp, self.compiled(sp.expression, resource_type), comps, keys))
         self._plans[resource_type] = tuple(plans)
+        by_key: dict[str, list[int]] = {}
+        always: list[int] = []
+        for i, p in enumerate(plans):
+            for key in p.keys if p.keys is not None else ():
+                by_key.setdefault(key, []).append(i)
+            if p.keys is None:
+                always.append(i)
+        self._plan_index[resource_type] = (
+            {k: tuple(v) for k, v in by_key.items()},
+            frozenset(always),
+        )
         return self._plans[resource_type]
+
+    @staticmethod
+    def _composite_keys(sp: SearchParam, resource_type: str) -> frozenset[str] | None:
+        """Keys of a composite whose expression selects the resource itself (``Observation``
+        or ``Observation | Observation.component``): its value component must be there."""
+        keys: set[str] = set()
+        value_expr = sp.components[-1][1]
+        for branch in split_branches(sp.expression):
+            if branch == resource_type:
+                text = " | ".join(f"{resource_type}.{b}" for b in split_branches(value_expr))
+            else:
+                text = branch
+            got = required_keys(text, resource_type)
+            if got is None:
+                return None
+            keys |= got
+        return frozenset(keys)
+
+    def plan_index(self, resource_type: str) -> tuple[dict[str, tuple[int, ...]], frozenset[int]]:
+        """For :meth:`plan`: top-level key -> plans needing it, and plans always run."""
+        if resource_type not in self._plan_index:
+            self.plan(resource_type)
+        return self._plan_index[resource_type]
 
     def compile_stats(self) -> dict[str, Any]:
         """Survey: how many (type, code) entries compile to closures and which fall back."""
@@ -270,4 +304,3 @@ def default_registry() -> Registry:
     if not _DEFAULT:
         _DEFAULT.append(load_registry())
     return _DEFAULT[0]
-

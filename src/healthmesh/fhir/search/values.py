@@ -21,6 +21,7 @@ Choices made here (documented in docs/search.md):
 from __future__ import annotations
 
 from collections.abc import Iterator
+from decimal import Decimal
 from typing import Any
 
 from healthmesh.fhir.search.coerce import (
@@ -55,7 +56,7 @@ def _shape(value: Any) -> str | None:
     """Guess a FHIR type from JSON shape (only for fhirpathpy fallback values)."""
     if isinstance(value, bool):
         return "boolean"
-    if isinstance(value, int | float):
+    if isinstance(value, int | float | Decimal):
         return "decimal"
     if isinstance(value, str):
         return "string"
@@ -77,7 +78,7 @@ def _shape(value: Any) -> str | None:
         return "Address"
     if "currency" in value:
         return "Money"
-    if "value" in value and isinstance(value["value"], int | float):
+    if "value" in value and isinstance(value["value"], int | float | Decimal):
         return "Quantity"
     if "value" in value:
         return "ContactPoint" if value.get("system") in _CONTACT_SYSTEMS else "Identifier"
@@ -143,9 +144,8 @@ def tokens(items: Items, id_types: list[IdType] | None = None) -> Iterator[Token
                 for c in itype.get("coding") or ():
                     if isinstance(c, dict) and (c.get("code") or c.get("system")):
                         id_types.append((c.get("system"), c.get("code"), ident))
-        elif t == "ContactPoint":
-            if value.get("value") is not None:
-                yield None, value["value"], None
+        elif t == "ContactPoint" and value.get("value") is not None:
+            yield None, value["value"], None
 
 
 def dates(items: Items) -> Iterator[tuple[float, float]]:
@@ -185,7 +185,7 @@ def _period(value: dict[str, Any]) -> tuple[float, float] | None:
 def numbers(items: Items) -> Iterator[tuple[float, float, float]]:
     """``(low, high, value)`` per decimal/integer."""
     for value, _ in items:
-        if isinstance(value, int | float) and not isinstance(value, bool):
+        if isinstance(value, int | float | Decimal) and not isinstance(value, bool):
             yield number_range(value)
 
 
@@ -212,7 +212,7 @@ def quantities(items: Items) -> Iterator[Quantity]:
             )
         elif t == "Money":
             amount = value.get("value")
-            if isinstance(amount, int | float) and not isinstance(amount, bool):
+            if isinstance(amount, int | float | Decimal) and not isinstance(amount, bool):
                 lo_, hi_, v = number_range(amount)
                 yield ISO4217, value.get("currency"), value.get("currency"), lo_, hi_, v
         elif t is not None and is_a(t, "Quantity") and (q := _quantity(value)) is not None:
@@ -221,7 +221,7 @@ def quantities(items: Items) -> Iterator[Quantity]:
 
 def _quantity(value: dict[str, Any]) -> Quantity | None:
     amount = value.get("value")
-    if not isinstance(amount, int | float) or isinstance(amount, bool):
+    if not isinstance(amount, int | float | Decimal) or isinstance(amount, bool):
         return None
     low, high, v = number_range(amount)
     comparator = value.get("comparator")
