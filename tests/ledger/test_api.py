@@ -206,3 +206,27 @@ def test_real_uvicorn_server(hub: Hub) -> None:
     finally:
         server.should_exit = True
         thread.join(timeout=20)
+
+
+def test_key_rotation_is_logged_and_enforced(hub: Hub) -> None:
+    tc = TestClient(hub.app)
+    old_key = hub.req_keys["hosp-b"]
+    new_key = Ed25519Signer.generate("hosp-b.test/requests-2026")
+    index = hub.svc.rotate_key("hosp-b", "request-signing", old_key.vkey(), new_key.vkey())
+    entry = _client(hub, tc, "hosp-b").entry(index)["entry"]
+    assert entry["type"] == "key_rotation"
+    assert entry["body"]["vkey"] == new_key.vkey()
+    ev = make_event(
+        "ingestion_batch",
+        "hosp-b",
+        {
+            "institution": "hosp-b",
+            "batch_digest": sha256_digest(b"z"),
+            "record_count": 1,
+            "source_format": "fhir",
+        },
+    )
+    with pytest.raises(LedgerClientError) as err:
+        LedgerClient("http://testserver", "hosp-b", old_key, http=tc).append([ev])
+    assert err.value.status == 401
+    assert LedgerClient("http://testserver", "hosp-b", new_key, http=tc).append([ev])
