@@ -114,7 +114,7 @@ class SearchEngine:
         count = default_count if q.count is None else q.count
         with self.store.db.read() as conn:
             total = None
-            if q.total in ("accurate", "estimate") or q.summary == "count":
+            if q.total in ("accurate", "estimate") or q.summary == "count" or count == 0:
                 total = int(
                     conn.execute(select(func.count()).select_from(R).where(*conds)).scalar() or 0
                 )
