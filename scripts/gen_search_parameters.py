@@ -106,11 +106,37 @@ def generate(package_dir: Path) -> None:
     print(f"{len(params)} search parameters, {len(comp['resource'])} compartment entries")
 
 
+CONSTRUCTS = {
+    "union |": r"\|",
+    "where(...)": r"\.where\(",
+    "resolve() is T": r"resolve\(\) is ",
+    "x as T": r" as \w+\)",
+    ".as(T)": r"\.as\(",
+    "ofType(T)": r"\.ofType\(",
+    "extension(url)": r"\.extension\(",
+    "exists()": r"\.exists\(",
+    "indexer [n]": r"\[\d+\]",
+    "first()": r"\.first\(",
+    "%resource": r"%resource",
+    "and/or": r" (and|or) ",
+    "= / !=": r"!?=",
+}
+
+
 def survey() -> None:
-    """Print how the registry's expressions compile (needs the package importable)."""
+    """Print which FHIRPath constructs the definitions use and how the registry compiles
+    them (needs the package importable)."""
+    import re
+
     sys.path.insert(0, str(ROOT / "src"))
     from healthmesh.fhir.search.registry import load_registry
 
+    table = json.loads(gzip.decompress((OUT / "search_parameters.json.gz").read_bytes()))
+    texts = [p.get("expression", "") for p in table["params"]]
+    texts += [c[1] for p in table["params"] for c in p.get("component", [])]
+    print(f"survey of {len(texts)} expressions (definitions + composite components):")
+    for name, pattern in CONSTRUCTS.items():
+        print(f"  {name:16} {sum(1 for t in texts if re.search(pattern, t or '')):5}")
     reg = load_registry()
     stats = reg.compile_stats()
     print(

@@ -104,3 +104,27 @@ def test_mismatch_detector_can_fail() -> None:
     wrong = plan.fn([(pat, "Patient")], pat)[:1]
     ref = evaluate_resource(plan.param.expression, pat)
     assert {_canon(v) for v, _ in wrong} != {_canon(v) for v in ref}
+
+
+def test_skipping_by_top_level_keys_changes_no_rows(
+    shared_data: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """extract() skips parameters whose top-level keys are absent; running every parameter
+    must give the same rows (examples + one Synthea bundle)."""
+    from healthmesh.fhir.search import extract, load_registry
+
+    fast, full = load_registry(), load_registry()
+
+    def run_all(rtype: str) -> tuple[dict[str, tuple[int, ...]], frozenset[int]]:
+        return {}, frozenset(range(len(full.plan(rtype))))
+
+    monkeypatch.setattr(full, "plan_index", run_all)
+    resources = [*example_resources(shared_data), *synthea_resources(shared_data, 1)]
+    skipped = 0
+    for res in resources:
+        a, b = extract(res, fast), extract(res, full)
+        assert a == b, res["resourceType"]
+        by_key, always = fast.plan_index(res["resourceType"])
+        chosen = set(always).union(*(by_key.get(k, ()) for k in res))
+        skipped += len(fast.plan(res["resourceType"])) - len(chosen)
+    assert skipped > 10 * len(resources)  # the skip does real work

@@ -201,6 +201,8 @@ def test_references() -> None:
         ("Patient", "9", "http://other.org/fhir/Patient/9"),
     ]
     assert of(rows.references, "agent") == [("Practitioner", "7", None)]
+    # the identifier-only reference is not a reference row, but serves :identifier
+    assert of(rows.tokens, "target") == [("s", "v", None)]
 
 
 def test_resolve_is_checks_reference_type_statically() -> None:

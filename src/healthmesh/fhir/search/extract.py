@@ -29,7 +29,8 @@ class IndexRows:
     - ``dates``: ``(code, low, high)`` POSIX seconds, ``[low, high)``
     - ``numbers``: ``(code, low, high, value)``
     - ``quantities``: ``(code, system, unit_code, unit_text, low, high, value)``
-    - ``references``: ``(code, target_type, target_id, url)``
+    - ``references``: ``(code, target_type, target_id, url)``; a Reference's ``identifier``
+      also gives a ``tokens`` row under the reference parameter's code (``:identifier``)
     - ``uris``: ``(code, uri)``
     - ``composites``: ``(code, (component value, ...))`` with component values token
       ``(system, value)``, quantity ``(system, code, low, high, value)``, date
@@ -81,6 +82,9 @@ def _add_quantities(rows: IndexRows, code: str, items: Items) -> None:
 
 def _add_references(rows: IndexRows, code: str, items: Items) -> None:
     rows.references.extend((code, t, i, u) for t, i, u in V.references(items))
+    for value, _ in items:  # Reference.identifier -> token row, for ``:identifier``
+        if type(value) is dict and type(ident := value.get("identifier")) is dict:
+            rows.tokens.extend((code, s, v, None) for s, v, _ in V.tokens([(ident, "Identifier")]))
 
 
 def _add_uris(rows: IndexRows, code: str, items: Items) -> None:
