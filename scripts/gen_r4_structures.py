@@ -12,10 +12,12 @@ with ``--package-dir``) and writes ``src/healthmesh/fhir/_generated/r4_structure
   e.g. ``Patient.contact``) with its child elements as
   ``[name, min, max, types, flags]`` where ``max`` is -1 for ``*``, ``types`` is a list of
   type names or ``[type, [target resource types]]`` for ``Reference``, and ``flags`` holds
-  ``x`` (choice element), ``b`` (required-binding value-set key);
+  ``x`` (choice element), ``b`` / ``bc`` (required-binding value-set key);
 - ``valueSets``: for each required binding on a ``code`` element whose value set can be
   expanded from the package (whole complete code systems or enumerated concepts, no filters),
-  the sorted list of codes.
+  the sorted list of codes;
+- ``conceptSets``: the same for required bindings on ``CodeableConcept`` elements, as sorted
+  ``system|code`` strings.
 
 Run: ``.venv/bin/python scripts/gen_r4_structures.py`` (needs ``npm`` and network access to the
 npm registry, or ``--package-dir``).
@@ -97,18 +99,19 @@ class ValueSetResolver:
             codes |= ValueSetResolver._all_codes(c.get("concept", []))
         return codes
 
-    def _include(self, inc: Json) -> set[str] | None:
+    def _include(self, inc: Json) -> set[tuple[str, str]] | None:
         if inc.get("filter"):
             return None
-        codes: set[str] | None = None
+        codes: set[tuple[str, str]] | None = None
         if "system" in inc:
+            system = inc["system"]
             if "concept" in inc:
-                codes = {c["code"] for c in inc["concept"]}
+                codes = {(system, c["code"]) for c in inc["concept"]}
             else:
-                cs = self.cs.get(inc["system"])
+                cs = self.cs.get(system)
                 if cs is None:
                     return None
-                codes = self._all_codes(cs.get("concept", []))
+                codes = {(system, c) for c in self._all_codes(cs.get("concept", []))}
         for vs_url in inc.get("valueSet", []):
             sub = self.expand(vs_url)
             if sub is None:
@@ -116,12 +119,12 @@ class ValueSetResolver:
             codes = sub if codes is None else codes & sub
         return codes
 
-    def expand(self, url: str) -> set[str] | None:
-        """The codes of a value set, or ``None`` if it cannot be enumerated."""
+    def expand(self, url: str) -> set[tuple[str, str]] | None:
+        """The ``(system, code)`` pairs of a value set, or ``None`` if not enumerable."""
         vs = self.vs.get(url.split("|", 1)[0])
         if vs is None or "compose" not in vs:
             return None
-        codes: set[str] = set()
+        codes: set[tuple[str, str]] = set()
         for inc in vs["compose"].get("include", []):
             got = self._include(inc)
             if got is None:
@@ -135,10 +138,15 @@ class ValueSetResolver:
         return codes or None
 
 
-def build_types(sds: list[Json], resolver: ValueSetResolver) -> tuple[Json, Json]:
-    """Element tables for every type and backbone element, plus the value sets used."""
+def build_types(sds: list[Json], resolver: ValueSetResolver) -> tuple[Json, Json, Json]:
+    """Element tables for every type and backbone element, plus the value sets used.
+
+    Returns the types, the code lists of value sets bound to ``code`` elements, and the
+    ``system|code`` lists of value sets bound to ``CodeableConcept`` elements.
+    """
     types: Json = {}
     value_sets: Json = {}
+    concept_sets: Json = {}
     for sd in sds:
         elements = sd["snapshot"]["element"]
         paths = {e["path"] for e in elements}
@@ -169,18 +177,23 @@ def build_types(sds: list[Json], resolver: ValueSetResolver) -> tuple[Json, Json
                     else:
                         tlist.append(code)
             binding = e.get("binding")
-            if binding and binding.get("strength") == "required" and tlist == ["code"]:
+            if binding and binding.get("strength") == "required" and tlist in (
+                ["code"], ["CodeableConcept"]
+            ):
                 url = binding.get("valueSet", "")
-                codes = resolver.expand(url)
-                if codes is not None:
-                    key = url.split("|", 1)[0]
-                    value_sets[key] = sorted(codes)
+                pairs = resolver.expand(url)
+                key = url.split("|", 1)[0]
+                if pairs is not None and tlist == ["code"]:
+                    value_sets[key] = sorted({code for _, code in pairs})
                     flags["b"] = key
+                elif pairs is not None:
+                    concept_sets[key] = sorted(f"{system}|{code}" for system, code in pairs)
+                    flags["bc"] = key
             entry: list[Any] = [name, int(e["min"]), max_, tlist]
             if flags:
                 entry.append(flags)
             types[parent]["elements"].append(entry)
-    return types, value_sets
+    return types, value_sets, concept_sets
 
 
 def primitive_table(sds: list[Json]) -> Json:
@@ -206,7 +219,7 @@ def generate(pkg: Path) -> Json:
            if sd.get("derivation") != "constraint" and sd["kind"] != "logical"]
     resolver = ValueSetResolver(load_kind(pkg, "ValueSet"), load_kind(pkg, "CodeSystem"))
     structural = [sd for sd in sds if sd["kind"] in ("resource", "complex-type")]
-    types, value_sets = build_types(structural, resolver)
+    types, value_sets, concept_sets = build_types(structural, resolver)
     resource_types = sorted(sd["type"] for sd in sds
                             if sd["kind"] == "resource" and not sd.get("abstract"))
     known = set(types) | {sd["type"] for sd in sds}
@@ -227,6 +240,7 @@ def generate(pkg: Path) -> Json:
         "primitives": primitive_table([sd for sd in sds if sd["kind"] == "primitive-type"]),
         "types": types,
         "valueSets": dict(sorted(value_sets.items())),
+        "conceptSets": dict(sorted(concept_sets.items())),
     }
 
 
@@ -245,7 +259,8 @@ def main(argv: list[str] | None = None) -> int:
     n_el = sum(len(t["elements"]) for t in table["types"].values())
     print(f"wrote {args.output} ({args.output.stat().st_size} bytes): "
           f"{len(table['resourceTypes'])} resource types, {len(table['types'])} types, "
-          f"{n_el} elements, {len(table['valueSets'])} required value sets")
+          f"{n_el} elements, {len(table['valueSets'])} required value sets on codes, "
+          f"{len(table['conceptSets'])} on CodeableConcepts")
     return 0
 
 

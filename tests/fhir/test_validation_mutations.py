@@ -102,7 +102,24 @@ def parameters() -> Json:
     }
 
 
+def condition() -> Json:
+    return {
+        "resourceType": "Condition",
+        "clinicalStatus": {
+            "coding": [
+                {"system": "http://example.org/local", "code": "x"},
+                {"system": "http://terminology.hl7.org/CodeSystem/condition-clinical",
+                 "code": "active"},
+            ]
+        },
+        "code": {"text": "fever"},
+        "subject": {"reference": "Patient/p1"},
+        "onsetDateTime": "2024-01-01",
+    }
+
+
 BASES: dict[str, Callable[[], Json]] = {
+    "condition": condition,
     "patient": patient,
     "observation": observation,
     "bundle": bundle,
@@ -243,6 +260,13 @@ CASES: list[tuple[str, str, dict[str, Any], set[tuple[str, str]]]] = [
      {("Bundle.entry[0].resource.gender", "code-invalid")}),
     ("bad-http-verb", "bundle", {"entry[1].request.method": "FETCH"},
      {("Bundle.entry[1].request.method", "code-invalid")}),
+    ("bad-clinical-status", "condition", {"clinicalStatus.coding[1].code": "gone"},
+     {("Condition.clinicalStatus", "code-invalid")}),
+    ("clinical-status-wrong-system", "condition",
+     {"clinicalStatus.coding[1].system": "http://snomed.info/sct"},
+     {("Condition.clinicalStatus", "code-invalid")}),
+    ("clinical-status-text-only", "condition", {"clinicalStatus": {"text": "active"}},
+     {("Condition.clinicalStatus", "code-invalid")}),
     ("bad-narrative-status", "patient", {"text.status": "auto"},
      {("Patient.text.status", "code-invalid")}),
     # references

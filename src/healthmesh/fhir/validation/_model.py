@@ -21,7 +21,7 @@ TABLE = "r4_structures.json.gz"
 
 # Dispatch kinds of the walker's fast path (see _walker.Walk.obj); CHOICE is a flag added on.
 (K_TEXT, K_MATCH, K_CODE, K_PRIM, K_COMPLEX, K_REFERENCE, K_MANY_PRIM, K_MANY, K_MANY_REF,
- K_RESOURCE, K_URI, K_TOKEN) = range(12)
+ K_RESOURCE, K_URI, K_TOKEN, K_CONCEPT) = range(13)
 CHOICE = 16  # choice elements (valueX) take the full path, which also tracks their group
 
 
@@ -32,6 +32,7 @@ class Elem:
         "choice",
         "code_set",
         "codes",
+        "concepts",
         "is_resource",
         "key",
         "many",
@@ -53,6 +54,7 @@ class Elem:
         self.is_resource = False  # the element holds a whole resource (contained, entry)
         self.targets: frozenset[str] | None = None  # Reference targets; None = any
         self.codes: frozenset[str] | None = None  # required-binding codes
+        self.concepts: frozenset[str] | None = None  # "system|code" of a bound CodeableConcept
         self.code_set = ""  # canonical URL of that value set
 
 
@@ -94,6 +96,9 @@ class Model:
         self.checkers = build_checkers(table["primitives"])
         self.fast_match = build_fast(table["primitives"])
         value_sets = {url: frozenset(codes) for url, codes in table["valueSets"].items()}
+        value_sets.update(
+            (url, frozenset(pairs)) for url, pairs in table.get("conceptSets", {}).items()
+        )
         self.types: dict[str, TypeDef] = {}
         for name, spec in table["types"].items():
             self.types[name] = TypeDef(name, spec["kind"] == "resource")
@@ -126,6 +131,9 @@ class Model:
                 if "b" in flags:
                     el.codes = value_sets[flags["b"]]
                     el.code_set = flags["b"]
+                if "bc" in flags:
+                    el.concepts = value_sets[flags["bc"]]
+                    el.code_set = flags["bc"]
                 td.elems[key] = el
                 keys.append(key)
             if "x" in flags:
@@ -144,6 +152,8 @@ class Model:
         aux: Any = None
         if el.is_resource:
             kind = K_RESOURCE
+        elif el.concepts is not None:
+            kind = K_CONCEPT  # rare: always the full path, which checks the codings
         elif el.many:
             if el.prim is not None:
                 kind, aux = K_MANY_PRIM, el.prim

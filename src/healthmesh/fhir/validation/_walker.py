@@ -235,6 +235,8 @@ class Walk:
         self.obj(value, el.typedef, path, depth + 1)
         if el.type_name == "Reference":
             self.reference(value, el.targets, path)
+        elif el.concepts is not None:
+            self.concept(value, el.concepts, el.code_set, path)
 
     # -- primitives ---------------------------------------------------------------------
     def primitive_list(self, o: dict[Any, Any], el: Elem, value: list[Any], path: str) -> None:
@@ -294,6 +296,18 @@ class Walk:
     def _bad_code(self, el: Elem, location: str) -> None:
         self.add("error", "code-invalid", location,
                  f"code is not in the required value set {el.code_set}")
+
+    def concept(
+        self, value: dict[Any, Any], concepts: frozenset[str], code_set: str, path: str
+    ) -> None:
+        """A CodeableConcept bound ``required``: one coding must be from the value set."""
+        codings = value.get("coding")
+        if type(codings) is list:
+            for c in codings:
+                if type(c) is dict and f"{c.get('system')}|{c.get('code')}" in concepts:
+                    return
+        self.add("error", "code-invalid", path,
+                 f"no coding is from the required value set {code_set}")
 
     # -- references ---------------------------------------------------------------------
     def reference(self, value: dict[Any, Any], targets: frozenset[str] | None, path: str) -> None:
