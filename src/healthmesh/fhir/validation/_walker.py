@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from healthmesh.fhir.validation._invariants import bundle_findings, contained_findings
 from healthmesh.fhir.validation._issues import ValidationIssue
 from healthmesh.fhir.validation._model import (
     CHOICE,
@@ -65,7 +66,7 @@ class Walk:
         self.issues.append(ValidationIssue(severity, code, location, message))
 
     # -- resources ----------------------------------------------------------------------
-    def resource(self, res: Any, path: str, depth: int) -> None:
+    def resource(self, res: Any, path: str, depth: int, contained: bool = False) -> None:
         """Validate a whole resource found at ``path`` ('' for the top level)."""
         if type(res) is not dict:
             self.add("error", "structure", path or "Resource", "a resource must be a JSON object")
@@ -78,10 +79,18 @@ class Walk:
             self.add("error", "not-supported", path or "Resource", "unknown R4 resourceType")
             return
         saved = self.bundle_urls
+        path = path or rt
         if rt == "Bundle":
             self.bundle_urls = _bundle_urls(res, self.rtypes)
-        self.obj(res, self.types[rt], path or rt, depth)
+        self.obj(res, self.types[rt], path, depth)
         self.bundle_urls = saved
+        if rt == "Bundle":
+            bundle_types = self.types["Bundle"].elems["type"].codes
+            for location, message in bundle_findings(res, path, bundle_types):
+                self.add("error", "invariant", location, message)
+        if contained:
+            for location, message in contained_findings(res, path):
+                self.add("error", "invariant", location, message)
 
     # -- objects ------------------------------------------------------------------------
     def obj(self, o: dict[Any, Any], td: TypeDef, path: str, depth: int) -> None:
@@ -226,7 +235,7 @@ class Walk:
     def complex(self, el: Elem, value: Any, path: str, depth: int) -> None:
         """Validate one value of a complex-typed (or resource-typed) element."""
         if el.is_resource:
-            self.resource(value, path, depth + 1)
+            self.resource(value, path, depth + 1, el.key == "contained")
             return
         if type(value) is not dict:
             self.add("error", "structure", path, "must be a JSON object")
