@@ -26,7 +26,7 @@ def test_add_list_disable_rotate(tmp_path) -> None:
     assert reg.authenticate_secret(client_id, secret).name == "cdc"
 
     listing = _run(db, "list", "--json")
-    rows = json.loads(listing.output)
+    rows = json.loads(listing.stdout)
     assert [r["name"] for r in rows] == ["cdc"]
     assert secret not in listing.output
 
@@ -36,7 +36,7 @@ def test_add_list_disable_rotate(tmp_path) -> None:
     rotated = _run(db, "rotate-secret", client_id).output.split(":", 1)[1].strip()
     assert reg.authenticate_secret(client_id, rotated)
     assert _run(db, "set-scopes", client_id, "--scopes", "system/Patient.r").exit_code == 0
-    assert json.loads(_run(db, "show", client_id).output)["scopes"] == "system/Patient.r"
+    assert json.loads(_run(db, "show", client_id).stdout)["scopes"] == "system/Patient.r"
 
 
 def test_private_key_client_and_errors(tmp_path, es384_key, rs384_key) -> None:
@@ -45,13 +45,13 @@ def test_private_key_client_and_errors(tmp_path, es384_key, rs384_key) -> None:
     jwks.write_text(json.dumps(es384_key.jwks))
     out = _run(db, "add", "bulk", "--scopes", "system/*.rs", "--jwks", str(jwks), "--json")
     assert out.exit_code == 0, out.output
-    created = json.loads(out.output)
+    created = json.loads(out.stdout)
     assert created["client_secret"] is None
-    shown = json.loads(_run(db, "show", created["client_id"]).output)
+    shown = json.loads(_run(db, "show", created["client_id"]).stdout)
     assert (shown["method"], shown["kids"]) == ("private_key_jwt", [es384_key.kid])
     jwks.write_text(json.dumps(rs384_key.jwks))
     assert _run(db, "set-keys", created["client_id"], "--jwks", str(jwks)).exit_code == 0
-    assert json.loads(_run(db, "show", created["client_id"]).output)["kids"] == [rs384_key.kid]
+    assert json.loads(_run(db, "show", created["client_id"]).stdout)["kids"] == [rs384_key.kid]
 
     bad = CliRunner().invoke(clients, ["--db", str(db), "add", "x", "--scopes", "patient/*.rs"])
     assert bad.exit_code == 1

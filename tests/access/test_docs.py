@@ -3,10 +3,14 @@ the supported algorithms and OAuth errors are documented."""
 
 from __future__ import annotations
 
+import doctest
+import importlib
+import pkgutil
 from pathlib import Path
 
 import pytest
 
+import healthmesh.access
 from healthmesh.access.cli import clients
 from healthmesh.access.context import PURPOSE_OF_USE, PURPOSE_OF_USE_HEADER
 from healthmesh.access.jwks import ASSERTION_ALGORITHMS
@@ -28,3 +32,20 @@ def test_header_algorithms_and_errors_documented() -> None:
     for code in ("TREAT", "HRESCH", "PUBHLTH"):
         assert code in PURPOSE_OF_USE
         assert f"`{code}`" in DOC
+
+
+MODULES = sorted(
+    m.name for m in pkgutil.iter_modules(healthmesh.access.__path__, "healthmesh.access.")
+)
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_docstring_examples_run(name) -> None:
+    """Every example in the docstrings of healthmesh.access runs as written."""
+    result = doctest.testmod(importlib.import_module(name))
+    assert result.failed == 0
+
+
+def test_every_module_has_a_docstring() -> None:
+    for name in MODULES:
+        assert (importlib.import_module(name).__doc__ or "").strip(), name

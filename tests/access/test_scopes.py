@@ -4,14 +4,10 @@ intersection used for scope downgrading. Tables follow the examples of the SMART
 
 from __future__ import annotations
 
-import doctest
-
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import healthmesh.access._scope_algebra
-import healthmesh.access.scopes
 from healthmesh.access.scopes import InvalidScope, ScopeSet, permission_for
 
 # -- grammar ------------------------------------------------------------------------------
@@ -375,8 +371,3 @@ def test_intersection_keeps_what_both_grant_unrestricted(a, b) -> None:
         for perm in "cruds":
             if a.restrictions(rtype, perm) is None and b.restrictions(rtype, perm) is None:
                 assert both.restrictions(rtype, perm) is None
-
-
-@pytest.mark.parametrize("module", [healthmesh.access.scopes, healthmesh.access._scope_algebra])
-def test_docstring_examples(module) -> None:
-    assert doctest.testmod(module).failed == 0

@@ -17,11 +17,13 @@ from healthmesh.access.tokens import (
     TokenService,
     load_or_create_signing_key,
 )
+from healthmesh.access.trail import AuditTrail
 
 __all__ = [
     "PURPOSE_OF_USE_HEADER",
     "AccessContext",
     "AuditSink",
+    "AuditTrail",
     "ClientRecord",
     "ClientRegistry",
     "Credentials",
