@@ -1,4 +1,4 @@
-"""Ledger append throughput on SQLite (durable: WAL + synchronous=FULL).
+"""Ledger append throughput on SQLite (durable: WAL + synchronous=FULL), or PostgreSQL.
 
 Figures (medians of --repeat runs, entries/s):
   batched     one caller appending pre-encoded entries in batches of --batch
@@ -44,8 +44,24 @@ def _events(n: int, tag: str) -> list[dict]:
     ]
 
 
+PG_URL: str | None = None
+
+
+def _fresh_pg(name: str) -> str:
+    """A fresh schema on the PostgreSQL server given with --pg (dropped by the caller)."""
+    import psycopg
+
+    assert PG_URL is not None
+    with psycopg.connect(PG_URL, autocommit=True) as conn:
+        conn.execute(f'drop schema if exists "bench_{name}" cascade')
+        conn.execute(f'create schema "bench_{name}"')
+    sep = "&" if "?" in PG_URL else "?"
+    return f"{PG_URL}{sep}options=-csearch_path%3Dbench_{name}"
+
+
 def _log(tmp: Path, name: str) -> TransparencyLog:
-    return TransparencyLog(SqlStore(tmp / f"{name}.db"), KEY)
+    db = _fresh_pg(name) if PG_URL else str(tmp / f"{name}.db")
+    return TransparencyLog(SqlStore(db), KEY)
 
 
 def run_batched(tmp: Path, name: str, entries: list[bytes], batch: int) -> float:
@@ -97,11 +113,15 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=16)
     ap.add_argument("--baseline-n", type=int, default=1000)
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--pg", help="PostgreSQL URL: run on fresh schemas there instead of SQLite")
     args = ap.parse_args()
+    global PG_URL
+    PG_URL = args.pg
     events = _events(args.n, "x")
     entries = [encode_event(e) for e in events]
     size = statistics.median(map(len, entries))
-    print(f"entries: {args.n} data_access events, median size {size} B")
+    where = "PostgreSQL" if args.pg else "SQLite (WAL, synchronous=FULL)"
+    print(f"entries: {args.n} data_access events, median size {size} B, on {where}")
     res: dict[str, list[float]] = {"batched": [], "concurrent": [], "events": [], "baseline": []}
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)

@@ -131,6 +131,7 @@ class SqlStore:
         # Perfect nodes never change once committed, so a bounded cache is always coherent.
         self.cache_nodes = cache_nodes
         self._node_cache: dict[Coord, bytes] = {}
+        self._pg = self.engine.dialect.name == "postgresql"
         mark = self._mark = "?" if self.engine.dialect.paramstyle == "qmark" else "%s"
         self._insert_entries = f"INSERT INTO ledger_entries (idx, data) VALUES ({mark}, {mark})"
         self._insert_nodes = f"INSERT INTO ledger_nodes (id, hash) VALUES ({mark}, {mark})"
@@ -152,14 +153,35 @@ class SqlStore:
             ).rowcount
             if moved != 1:
                 raise StaleHead("the ledger grew under this writer")
-            # Straight to the DBAPI's executemany: SQLAlchemy's per-row parameter
-            # processing would cost more than the database itself on large batches.
+            # Straight to the driver: SQLAlchemy's per-row parameter processing would cost
+            # more than the database itself on large batches. PostgreSQL takes each batch as
+            # binary COPY; SQLite uses executemany.
+            if self._pg:
+                self._pg_copy(conn, old_size, entries, nodes)
+                return
             if entries:
                 conn.exec_driver_sql(
                     self._insert_entries, [(old_size + i, e) for i, e in enumerate(entries)]
                 )
             if nodes:
-                conn.exec_driver_sql(self._insert_nodes, [(ix * 64 + lv, h) for lv, ix, h in nodes])
+                conn.exec_driver_sql(
+                    self._insert_nodes, [(ix * 64 + lv, h) for lv, ix, h in nodes]
+                )
+
+    @staticmethod
+    def _pg_copy(
+        conn: Connection, old_size: int, entries: Sequence[bytes], nodes: Sequence[NodeRow]
+    ) -> None:
+        raw: Any = conn.connection.driver_connection
+        with raw.cursor() as cur:
+            with cur.copy("COPY ledger_entries (idx, data) FROM STDIN (FORMAT BINARY)") as cp:
+                cp.set_types(["int8", "bytea"])
+                for i, e in enumerate(entries):
+                    cp.write_row((old_size + i, e))
+            with cur.copy("COPY ledger_nodes (id, hash) FROM STDIN (FORMAT BINARY)") as cp:
+                cp.set_types(["int8", "bytea"])
+                for lv, ix, h in nodes:
+                    cp.write_row((ix * 64 + lv, h))
 
     def get_entries(self, start: int, end: int) -> list[bytes]:
         with self.engine.connect() as conn:
