@@ -81,12 +81,12 @@ def compact_param(res: dict[str, Any]) -> dict[str, Any]:
 
 def write_gz(path: Path, obj: Any) -> None:
     data = json.dumps(obj, separators=(",", ":"), sort_keys=True).encode()
-    with gzip.GzipFile(path, "wb", mtime=0) as fh:  # mtime=0: reproducible bytes
-        fh.write(data)
-    print(f"wrote {path.relative_to(ROOT)} ({path.stat().st_size:,} bytes)")
+    with open(path, "wb") as raw, gzip.GzipFile(None, "wb", mtime=0, fileobj=raw) as fh:
+        fh.write(data)  # no file name, mtime=0: reproducible bytes
+    print(f"wrote {path} ({path.stat().st_size:,} bytes)")
 
 
-def generate(package_dir: Path) -> None:
+def generate(package_dir: Path, out: Path = OUT) -> None:
     meta = json.loads((package_dir / "package.json").read_text())
     header = {
         "package": meta["name"],
@@ -98,11 +98,11 @@ def generate(package_dir: Path) -> None:
     }
     bundle = json.loads((package_dir / "Bundle-searchParams.json").read_text())
     params = [compact_param(e["resource"]) for e in bundle["entry"]]
-    OUT.mkdir(parents=True, exist_ok=True)
-    write_gz(OUT / "search_parameters.json.gz", {"header": header, "params": params})
+    out.mkdir(parents=True, exist_ok=True)
+    write_gz(out / "search_parameters.json.gz", {"header": header, "params": params})
     comp = json.loads((package_dir / "CompartmentDefinition-patient.json").read_text())
     comp.pop("text", None)
-    write_gz(OUT / "compartment_patient.json.gz", {"header": header, "compartment": comp})
+    write_gz(out / "compartment_patient.json.gz", {"header": header, "compartment": comp})
     print(f"{len(params)} search parameters, {len(comp['resource'])} compartment entries")
 
 
@@ -150,13 +150,16 @@ def survey() -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--package-dir", type=Path, help="an unpacked npm package/ folder")
+    ap.add_argument("--out", type=Path, default=OUT, help="output folder (default: _generated)")
+    ap.add_argument("--no-survey", action="store_true")
     args = ap.parse_args()
     if args.package_dir:
-        generate(args.package_dir)
+        generate(args.package_dir, args.out)
     else:
         with tempfile.TemporaryDirectory() as tmp:
-            generate(fetch_package(Path(tmp)))
-    survey()
+            generate(fetch_package(Path(tmp)), args.out)
+    if not args.no_survey:
+        survey()
 
 
 if __name__ == "__main__":

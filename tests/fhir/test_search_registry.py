@@ -117,3 +117,36 @@ def test_every_expression_compiles_without_fallback() -> None:
     stats = default_registry().compile_stats()
     assert stats["fallback"] == 0, stats["fallback_list"]
     assert stats["compiled"] == stats["params"] > 1700
+
+
+def test_generator_reproduces_the_committed_tables(shared_data: Path, tmp_path: Path) -> None:
+    """scripts/gen_search_parameters.py, fed the same definitions, writes the same bytes."""
+    import importlib.util
+
+    script = Path(__file__).resolve().parents[2] / "scripts" / "gen_search_parameters.py"
+    spec = importlib.util.spec_from_file_location("gen_search_parameters", script)
+    assert spec is not None and spec.loader is not None
+    gen = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gen)
+    pkg = tmp_path / "package"
+    pkg.mkdir()
+    (pkg / "package.json").write_text(
+        json.dumps(
+            {
+                "name": "hl7.fhir.r4.examples",
+                "version": "4.0.1",
+                "fhirVersions": ["4.0.1"],
+                "license": "CC0-1.0",
+                "author": "HL7 Inc",
+            }
+        )
+    )
+    fhir = shared_data / "fhir"
+    (pkg / "Bundle-searchParams.json").write_bytes((fhir / "search-parameters.json").read_bytes())
+    (pkg / "CompartmentDefinition-patient.json").write_bytes(
+        (fhir / "CompartmentDefinition-patient.json").read_bytes()
+    )
+    out = tmp_path / "out"
+    gen.generate(pkg, out)
+    for name in ("search_parameters.json.gz", "compartment_patient.json.gz"):
+        assert (out / name).read_bytes() == (GENERATED / name).read_bytes(), name

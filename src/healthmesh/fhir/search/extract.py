@@ -58,14 +58,11 @@ class IndexRows:
 
 
 def _add_strings(rows: IndexRows, code: str, items: Items) -> None:
-    rows.strings.extend((code, n, e) for n, e in V.strings(items))
+    V.strings_into(rows.strings, code, items)
 
 
 def _add_tokens(rows: IndexRows, code: str, items: Items) -> None:
-    id_types: list[V.IdType] = []
-    rows.tokens.extend((code, s, v, t) for s, v, t in V.tokens(items, id_types))
-    if id_types:
-        rows.identifier_types.extend((code, s, c, v) for s, c, v in id_types)
+    V.tokens_into(rows.tokens, code, items, rows.identifier_types)
 
 
 def _add_dates(rows: IndexRows, code: str, items: Items) -> None:
@@ -84,7 +81,7 @@ def _add_references(rows: IndexRows, code: str, items: Items) -> None:
     rows.references.extend((code, t, i, u) for t, i, u in V.references(items))
     for value, _ in items:  # Reference.identifier -> token row, for ``:identifier``
         if type(value) is dict and type(ident := value.get("identifier")) is dict:
-            rows.tokens.extend((code, s, v, None) for s, v, _ in V.tokens([(ident, "Identifier")]))
+            V.tokens_into(rows.tokens, code, [(ident, "Identifier")])
 
 
 def _add_uris(rows: IndexRows, code: str, items: Items) -> None:

@@ -37,7 +37,6 @@ from healthmesh.fhir.search.model import RESOURCE_TYPES, is_a
 
 Items = list[tuple[Any, str | None]]
 Token = tuple[str | None, str | None, str | None]
-IdType = tuple[str | None, str | None, str | None]
 Quantity = tuple[str | None, str | None, str | None, float, float, float | None]
 Reference = tuple[str | None, str | None, str | None]
 
@@ -89,63 +88,87 @@ def _shape(value: Any) -> str | None:
     return "CodeableConcept" if "text" in value else None
 
 
-def strings(items: Items) -> Iterator[tuple[str, str]]:
-    """``(norm, exact)`` per string, HumanName/Address expanded to their parts."""
+def strings_into(out: list[Any], code: str, items: Items) -> None:
+    """Append ``(code, norm, exact)`` per string, HumanName/Address expanded to their parts."""
+    append = out.append
     for value, vtype in items:
-        t = vtype or _shape(value)
-        if isinstance(value, str):
+        if type(value) is str:
             if value:
-                yield normalize_string(value)[:STRING_NORM_MAX], value
-        elif isinstance(value, dict) and t in ("HumanName", "Address"):
+                append((code, normalize_string(value)[:STRING_NORM_MAX], value))
+            continue
+        if type(value) is not dict:
+            continue
+        t = vtype or _shape(value)
+        if t == "HumanName" or t == "Address":
             for part in _NAME_PARTS if t == "HumanName" else _ADDRESS_PARTS:
                 got = value.get(part)
-                for text in got if isinstance(got, list) else (got,):
-                    if isinstance(text, str) and text:
-                        yield normalize_string(text)[:STRING_NORM_MAX], text
+                if got is None:
+                    continue
+                for text in got if type(got) is list else (got,):
+                    if type(text) is str and text:
+                        append((code, normalize_string(text)[:STRING_NORM_MAX], text))
 
 
-def _coding(c: Any) -> Token | None:
-    if not isinstance(c, dict):
-        return None
-    system, code, display = c.get("system"), c.get("code"), c.get("display")
-    if system is None and code is None and not display:
-        return None
-    return system, code, _norm(display)
+def strings(items: Items) -> list[tuple[str, str]]:
+    """``(norm, exact)`` per string (see :func:`strings_into`)."""
+    out: list[Any] = []
+    strings_into(out, "", items)
+    return [(n, e) for _, n, e in out]
 
 
-def tokens(items: Items, id_types: list[IdType] | None = None) -> Iterator[Token]:
-    """``(system, value, text_norm)`` per token; Identifier types go to ``id_types``."""
+def _coding_into(append: Any, code: str, c: Any) -> None:
+    if type(c) is not dict:
+        return
+    system, value, display = c.get("system"), c.get("code"), c.get("display")
+    if system is None and value is None and not display:
+        return
+    append((code, system, value, _norm(display)))
+
+
+def tokens_into(out: list[Any], code: str, items: Items, id_types: list[Any] | None = None) -> None:
+    """Append ``(code, system, value, text_norm)`` per token; Identifier types go to
+    ``id_types`` as ``(code, type_system, type_code, identifier_value)``."""
+    append = out.append
     for value, vtype in items:
-        t = vtype or _shape(value)
-        if isinstance(value, bool):
-            yield None, "true" if value else "false", None
-        elif isinstance(value, str):
-            yield None, value, None
-        elif isinstance(value, int | float):
-            yield None, str(value), None
-        elif not isinstance(value, dict):
+        tv = type(value)
+        if tv is str:
+            append((code, None, value, None))
             continue
-        elif t == "CodeableConcept":
+        if tv is bool:
+            append((code, None, "true" if value else "false", None))
+            continue
+        if tv is not dict:
+            if isinstance(value, int | float | Decimal):
+                append((code, None, str(value), None))
+            continue
+        t = vtype or _shape(value)
+        if t == "CodeableConcept":
             for c in value.get("coding") or ():
-                if (row := _coding(c)) is not None:
-                    yield row
-            if text := _norm(value.get("text")):
-                yield None, None, text
+                _coding_into(append, code, c)
+            text = value.get("text")
+            if text:
+                append((code, None, None, _norm(text)))
         elif t == "Coding":
-            if (row := _coding(value)) is not None:
-                yield row
+            _coding_into(append, code, value)
         elif t == "Identifier":
             ident = value.get("value")
             itype = value.get("type")
-            text = _norm(itype.get("text")) if isinstance(itype, dict) else None
+            text = _norm(itype.get("text")) if type(itype) is dict else None
             if ident is not None or value.get("system") is not None:
-                yield value.get("system"), ident, text
-            if id_types is not None and isinstance(itype, dict):
+                append((code, value.get("system"), ident, text))
+            if id_types is not None and type(itype) is dict:
                 for c in itype.get("coding") or ():
-                    if isinstance(c, dict) and (c.get("code") or c.get("system")):
-                        id_types.append((c.get("system"), c.get("code"), ident))
+                    if type(c) is dict and (c.get("code") or c.get("system")):
+                        id_types.append((code, c.get("system"), c.get("code"), ident))
         elif t == "ContactPoint" and value.get("value") is not None:
-            yield None, value["value"], None
+            append((code, None, value["value"], None))
+
+
+def tokens(items: Items) -> list[Token]:
+    """``(system, value, text_norm)`` per token (see :func:`tokens_into`)."""
+    out: list[Any] = []
+    tokens_into(out, "", items)
+    return [(s, v, t) for _, s, v, t in out]
 
 
 def dates(items: Items) -> Iterator[tuple[float, float]]:
