@@ -27,6 +27,13 @@ def test_require() -> None:
         assert "insufficient_scope" in info.value.www_authenticate
 
 
+def test_patient_scopes_need_a_launch_patient() -> None:
+    scopes = ScopeSet.parse("patient/Observation.rs")
+    with pytest.raises(InsufficientScope, match="launch context"):
+        require(AccessContext("c", scopes, "t"), "Observation", "s")
+    require(AccessContext("c", scopes, "t", patient="123"), "Observation", "s")
+
+
 def test_visible_types_for_includes_and_export() -> None:
     everything = ["Patient", "Observation", "Condition", "Encounter"]
     assert visible_types(CTX, "s", everything) == {"Patient", "Observation"}

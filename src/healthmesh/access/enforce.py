@@ -22,6 +22,9 @@ def require(ctx: AccessContext, resource_type: str, interaction: str) -> None:
     """Raise :class:`InsufficientScope` (403) unless ``ctx`` may do ``interaction`` on
     ``resource_type`` (possibly only under restrictions the store must still apply).
 
+    When only patient/ scopes grant it, the token must carry a launch patient; the store then
+    limits results to that patient's compartment (``ctx.scopes.compartment(...)``).
+
     >>> from healthmesh.access.scopes import ScopeSet
     >>> ctx = AccessContext("c", ScopeSet.parse("system/Patient.rs"), "t")
     >>> require(ctx, "Patient", "read")
@@ -33,6 +36,8 @@ def require(ctx: AccessContext, resource_type: str, interaction: str) -> None:
     if not ctx.scopes.allows(resource_type, interaction):
         letter = permission_for(interaction)
         raise InsufficientScope(f"the token's scopes do not allow {letter} on {resource_type}")
+    if ctx.scopes.compartment(resource_type, interaction) == "Patient" and ctx.patient is None:
+        raise InsufficientScope("patient/ scopes need a patient launch context")
 
 
 def visible_types(ctx: AccessContext, interaction: str, all_types: Iterable[str]) -> frozenset[str]:

@@ -116,13 +116,15 @@ class JwksFetcher:
         ttl_s: float = 300.0,
         min_refresh_s: float = 30.0,
     ) -> None:
-        self._client = client or httpx.Client(timeout=5.0, follow_redirects=False)
+        self._client = client  # created on first use: most nodes never fetch a JWKS
         self._ttl = ttl_s
         self._min_refresh = min_refresh_s
         self._cache: dict[str, tuple[float, dict[str, Any]]] = {}
         self._lock = threading.Lock()
 
     def _fetch(self, url: str) -> dict[str, Any]:
+        if self._client is None:
+            self._client = httpx.Client(timeout=5.0, follow_redirects=False)
         try:
             resp = self._client.get(check_jwks_url(url), headers={"Accept": "application/json"})
             resp.raise_for_status()
