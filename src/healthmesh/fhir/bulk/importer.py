@@ -160,7 +160,7 @@ def import_files(
             for chunk in _chunks(files):
                 _consume(store, prepare_chunk(chunk, now), report, qout)
         else:
-            ctx = multiprocessing.get_context("spawn")
+            ctx = multiprocessing.get_context("fork" if os.name == "posix" else "spawn")
             with ProcessPoolExecutor(n_workers, mp_context=ctx) as pool:
                 pending: list[Future[Any]] = []
                 for chunk in _chunks(files):

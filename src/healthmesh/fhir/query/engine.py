@@ -18,7 +18,7 @@ from sqlalchemy import Connection, and_, func, or_, select
 
 from healthmesh.errors import Forbidden, InvalidInput
 from healthmesh.fhir.query.conditions import ConditionBuilder, UnknownParameter
-from healthmesh.fhir.query.parse import Include, Query, SortKey, parse_query
+from healthmesh.fhir.query.parse import Filter, Include, Query, SortKey, parse_query
 from healthmesh.fhir.store import schema
 from healthmesh.fhir.store.records import Stored, stored_from_row
 
@@ -60,6 +60,16 @@ def _decode_cursor(text: str) -> tuple[str, list[Any]]:
     return direction, key
 
 
+def _drives(flt: Filter) -> bool:
+    """Whether a filter is a plain ``lid IN (index subquery)`` that implies type and liveness."""
+    return (
+        flt.has is None
+        and flt.chain is None
+        and flt.name not in ("_id", "_lastUpdated")
+        and flt.modifier not in ("not", "missing")
+    )
+
+
 class SearchEngine:
     def __init__(self, store: FhirStore) -> None:
         self.store = store
@@ -97,20 +107,26 @@ class SearchEngine:
         builder = ConditionBuilder(self.store, base_url=base_url, can_search=can_search)
         warnings: list[str] = []
         conds: list[Any] = list(extra or [])
-        if res_type is not None:
-            conds.append(R.c.res_type == res_type)
-        elif types is not None:
-            conds.append(R.c.res_type.in_(types))
-        conds.append(R.c.deleted == False)  # noqa: E712
+        driving = False
         for flt in q.filters:
             try:
                 if res_type is None and flt.name not in ("_id", "_lastUpdated"):
                     raise UnknownParameter(f"parameter '{flt.name}' needs a resource type")
                 conds.append(builder.filter(res_type or "Resource", flt))
+                driving = driving or (res_type is not None and _drives(flt))
             except UnknownParameter as exc:
                 if strict:
                     raise
                 warnings.append(exc.message)
+        # Index rows exist only for current, non-deleted versions of the parameter's own type,
+        # so a positive index filter already implies type and liveness: leaving those two
+        # conditions out lets the database drive the query from the (selective) index.
+        if not driving:
+            if res_type is not None:
+                conds.append(R.c.res_type == res_type)
+            elif types is not None:
+                conds.append(R.c.res_type.in_(types))
+            conds.append(R.c.deleted == False)  # noqa: E712
         count = default_count if q.count is None else q.count
         with self.store.db.read() as conn:
             total = None

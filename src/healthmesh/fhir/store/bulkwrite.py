@@ -10,12 +10,35 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy import Connection, Table
+
 from healthmesh.fhir.store import schema
 from healthmesh.fhir.store.params import empty_rows, table_rows
 
 if TYPE_CHECKING:
     from healthmesh.fhir.store.store import FhirStore
     from healthmesh.fhir.store.writes import WriteTx
+
+
+def fast_insert(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert rows through the driver: executemany on SQLite, COPY on PostgreSQL."""
+    if not rows:
+        return
+    dbapi = conn.connection.dbapi_connection
+    assert dbapi is not None
+    cols = [c.name for c in table.columns]
+    cur = dbapi.cursor()
+    try:
+        if conn.dialect.name == "sqlite":
+            marks = ", ".join("?" * len(cols))
+            sql = f"INSERT INTO {table.name} ({', '.join(cols)}) VALUES ({marks})"
+            cur.executemany(sql, [tuple(r.get(c) for c in cols) for r in rows])
+        else:
+            with cur.copy(f"COPY {table.name} ({', '.join(cols)}) FROM STDIN") as copy:
+                for r in rows:
+                    copy.write_row(tuple(r.get(c) for c in cols))
+    finally:
+        cur.close()
 
 
 def write_batch(store: FhirStore, tx: WriteTx, items: Sequence[Any]) -> None:
@@ -41,27 +64,9 @@ def write_batch(store: FhirStore, tx: WriteTx, items: Sequence[Any]) -> None:
             }
         )
         table_rows(store.params, item.res_type, lid, item.rows, index)
-    tables = [(schema.resource, resources)] + [
-        (schema.INDEX_TABLES[k], rows) for k, rows in index.items() if rows
-    ]
-    dbapi = tx.conn.connection.dbapi_connection
-    assert dbapi is not None
-    if store.db.is_sqlite:
-        cur = dbapi.cursor()
-        for table, rows in tables:
-            cols = [c.name for c in table.columns]
-            marks = ", ".join("?" * len(cols))
-            sql = f"INSERT INTO {table.name} ({', '.join(cols)}) VALUES ({marks})"
-            cur.executemany(sql, [tuple(r.get(c) for c in cols) for r in rows])
-        cur.close()
-    else:
-        cur = dbapi.cursor()
-        for table, rows in tables:
-            cols = [c.name for c in table.columns]
-            with cur.copy(f"COPY {table.name} ({', '.join(cols)}) FROM STDIN") as copy:
-                for r in rows:
-                    copy.write_row(tuple(r.get(c) for c in cols))
-        cur.close()
+    fast_insert(tx.conn, schema.resource, resources)
+    for kind, rows in index.items():
+        fast_insert(tx.conn, schema.INDEX_TABLES[kind], rows)
     for item, r in zip(items, resources, strict=True):
         from healthmesh.fhir.store.records import Stored
 

@@ -50,6 +50,7 @@ resource = Table(
     Column("content", LargeBinary, nullable=True),
     UniqueConstraint("res_type", "res_id", name="uq_fhir_resource_type_id"),
     Index("ix_fhir_resource_type_lu", "res_type", "last_updated"),
+    Index("ix_fhir_resource_type_deleted", "res_type", "deleted"),
     Index("ix_fhir_resource_lu", "last_updated"),
 )
 
@@ -97,7 +98,7 @@ def _idx(name: str, *cols: Column[object], indexes: tuple[tuple[str, ...], ...])
         Column("pid", Integer, nullable=False),
         *cols,
     )
-    Index(f"ix_{name}_lid", table.c.lid)
+    Index(f"ix_{name}_lid", table.c.lid, table.c.pid)
     for i, idx_cols in enumerate(indexes):
         Index(f"ix_{name}_{i}", *(table.c[c] for c in idx_cols))
     return table
@@ -107,27 +108,27 @@ idx_string = _idx(
     "idx_string",
     Column("norm", Text, nullable=False),
     Column("exact", Text, nullable=False),
-    indexes=(("pid", "norm"),),
+    indexes=(("pid", "norm", "lid"),),
 )
 idx_token = _idx(
     "idx_token",
     Column("system", Text, nullable=True),
     Column("code", Text, nullable=True),
     Column("text", Text, nullable=True),
-    indexes=(("pid", "code", "system"), ("pid", "text")),
+    indexes=(("pid", "code", "system", "lid"), ("pid", "text", "lid")),
 )
 idx_idtype = _idx(
     "idx_idtype",
     Column("tsystem", Text, nullable=True),
     Column("tcode", Text, nullable=True),
     Column("value", Text, nullable=True),
-    indexes=(("pid", "tcode", "value"),),
+    indexes=(("pid", "tcode", "value", "lid"),),
 )
 idx_date = _idx(
     "idx_date",
     Column("low", Float, nullable=False),
     Column("high", Float, nullable=False),
-    indexes=(("pid", "low"), ("pid", "high")),
+    indexes=(("pid", "low", "high", "lid"), ("pid", "high", "low", "lid")),
 )
 idx_number = _idx(
     "idx_number",
@@ -151,12 +152,12 @@ idx_reference = _idx(
     Column("ttype", String(64), nullable=True),
     Column("tid", String(64), nullable=True),
     Column("url", Text, nullable=True),
-    indexes=(("pid", "tid", "ttype"), ("tid", "ttype"), ("pid", "url")),
+    indexes=(("pid", "tid", "ttype", "lid"), ("tid", "ttype", "pid", "lid"), ("pid", "url")),
 )
 idx_uri = _idx(
     "idx_uri",
     Column("uri", Text, nullable=False),
-    indexes=(("pid", "uri"),),
+    indexes=(("pid", "uri", "lid"),),
 )
 idx_composite = _idx(
     "idx_composite",

@@ -17,6 +17,7 @@ from healthmesh.errors import (
     PreconditionFailed,
 )
 from healthmesh.fhir.store import schema
+from healthmesh.fhir.store.bulkwrite import fast_insert
 from healthmesh.fhir.store.params import empty_rows, table_rows
 from healthmesh.fhir.store.records import (
     Stored,
@@ -57,11 +58,11 @@ class WriteTx:
     def flush(self) -> None:
         """Send buffered inserts to the database (before any read, and before commit)."""
         if self._pending_res:
-            self.conn.execute(insert(R), self._pending_res)
+            fast_insert(self.conn, R, self._pending_res)
             self._pending_res = []
         for kind, rows in self._pending_idx.items():
             if rows:
-                self.conn.execute(insert(schema.INDEX_TABLES[kind]), rows)
+                fast_insert(self.conn, schema.INDEX_TABLES[kind], rows)
                 rows.clear()
 
     def _lid(self) -> int:

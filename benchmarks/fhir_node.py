@@ -1,0 +1,176 @@
+"""FHIR node benchmark: import (transaction bundles, bulk NDJSON, raw-insert limit), search
+latency, ``_summary=count`` throughput, NDJSON export, peak RSS.
+
+Usage:
+    python benchmarks/fhir_node.py [--copies N] [--db sqlite|postgres] [--queries 50]
+
+``--copies N`` writes the 60 Synthea bundles N times with fresh ids as NDJSON (10,276
+resources per copy; N=100 is ~1 M). Figures are medians; the raw limit is measured in the
+same run on the same NDJSON (parse + insert into one un-indexed table).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import resource
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import orjson
+
+from healthmesh.fhir.bulk.export import Exporter, ExportRequest
+from healthmesh.fhir.bulk.importer import import_files
+from healthmesh.fhir.bundles import BundleProcessor
+from healthmesh.fhir.store import FhirStore
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+def bundles() -> list[dict]:
+    return [
+        json.loads(gzip.decompress(p.read_bytes()))
+        for p in sorted((SHARED / "synthea").glob("*.json.gz"))
+    ]
+
+
+def write_ndjson(out: Path, copies: int) -> int:
+    """Copies of every Synthea resource with fresh ids (references rewritten consistently)."""
+    n = 0
+    with out.open("wb") as fh:
+        for _ in range(copies):
+            for b in bundles():
+                mapping = {
+                    e["fullUrl"]: f"{e['resource']['resourceType']}/{uuid.uuid4()}"
+                    for e in b["entry"]
+                }
+                text = orjson.dumps([e["resource"] for e in b["entry"]]).decode()
+                for old, new in mapping.items():
+                    text = text.replace(f'"{old}"', f'"{new}"')
+                for res, (_, new) in zip(json.loads(text), mapping.items(), strict=True):
+                    res["id"] = new.split("/")[1]
+                    fh.write(orjson.dumps(res) + b"\n")
+                    n += 1
+    return n
+
+
+def raw_limit(path: Path, db: Path) -> float:
+    conn = sqlite3.connect(db)
+    conn.execute("create table raw (id text, type text, content blob)")
+    start = time.perf_counter()
+    batch = []
+    n = 0
+    with path.open("rb") as fh:
+        for line in fh:
+            res = orjson.loads(line)
+            batch.append((res.get("id"), res["resourceType"], orjson.dumps(res)))
+            n += 1
+            if len(batch) >= 2000:
+                conn.executemany("insert into raw values (?,?,?)", batch)
+                conn.commit()
+                batch.clear()
+    conn.executemany("insert into raw values (?,?,?)", batch)
+    conn.commit()
+    conn.close()
+    return n / (time.perf_counter() - start)
+
+
+def timed(fn, repeat: int) -> list[float]:
+    out = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        out.append((time.perf_counter() - t) * 1000)
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--copies", type=int, default=2)
+    ap.add_argument("--db", default="sqlite")
+    ap.add_argument("--pg-url", default="postgresql://postgres@127.0.0.1:5432/test")
+    ap.add_argument("--queries", type=int, default=30)
+    args = ap.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="hm-bench-"))
+    url = str(tmp / "node.sqlite") if args.db == "sqlite" else args.pg_url
+    if args.db != "sqlite":
+        import psycopg
+
+        schema = "bench_" + uuid.uuid4().hex[:8]
+        with psycopg.connect(args.pg_url, autocommit=True) as c:
+            c.execute(f"create schema {schema}")
+        url = f"{args.pg_url}?options=-csearch_path%3D{schema}"
+    store = FhirStore(url)
+
+    # 1. transaction bundles (the 60 Synthea bundles as-is)
+    proc = BundleProcessor(store, lambda _t, _i: None, lambda _u: {})
+    data = bundles()
+    n = sum(len(b["entry"]) for b in data)
+    t = time.perf_counter()
+    for b in data:
+        proc.process(b)
+    txn_rate = n / (time.perf_counter() - t)
+    print(f"transaction bundles: {n} resources, {txn_rate:,.0f} resources/s")
+
+    # 2. bulk NDJSON import vs the raw limit
+    nd = tmp / "big.ndjson"
+    write_ndjson(nd, args.copies)
+    raw = raw_limit(nd, tmp / "raw.sqlite")
+    report = import_files(store, [nd], quarantine_dir=tmp / "q")
+    bulk_rate = report.received / report.seconds
+    print(f"bulk NDJSON import: {report.summary()}")
+    print(
+        f"raw limit (parse + insert un-indexed): {raw:,.0f} resources/s; "
+        f"bulk/raw = {bulk_rate / raw:.2f}"
+    )
+
+    # 3. search latency
+    eng = store.search_engine
+    pat = eng.search("Patient", [("_count", "1")]).matches[0]
+    name = pat.resource()["name"][0]["family"][:4]
+    loinc = "http://loinc.org|8302-2"
+    queries = {
+        "Observation?code=X": [("code", loinc)],
+        "Observation?code=X&date=ge": [("code", loinc), ("date", "ge2015-01-01")],
+        "Observation?subject=Patient/Y": [("subject", f"Patient/{pat.res_id}")],
+        "Patient?name=": [("name", name)],
+        "Condition?code&_include=subject": [
+            ("code", "http://snomed.info/sct|44054006"),
+            ("_include", "Condition:subject"),
+        ],
+        "Observation?subject:Patient.name=": [("subject:Patient.name", name), ("_count", "10")],
+    }
+    for label, pairs in queries.items():
+        rtype = label.split("?")[0]
+        ms = timed(lambda p=pairs, t=rtype: eng.search(t, p), args.queries)
+        q = statistics.quantiles(ms, n=20)
+        print(f"search {label}: p50 {statistics.median(ms):.1f} ms, p95 {q[18]:.1f} ms")
+    count_total = store.count()
+    ms = timed(lambda: eng.search("Observation", [("_summary", "count")]), 5)
+    obs = store.count("Observation")
+    print(
+        f"_summary=count over {obs:,} Observations: {obs / (statistics.median(ms) / 1000):,.0f} "
+        f"resources counted/s"
+    )
+
+    # 4. export
+    exp = Exporter(store, tmp / "exports")
+    types = sorted({"Patient", "Observation", "Condition", "Encounter", "Procedure"})
+    t = time.perf_counter()
+    job = exp.start(ExportRequest(level="system", types=types), background=False)
+    secs = time.perf_counter() - t
+    exported = sum(o["count"] for o in job.outputs)
+    print(f"$export: {exported:,} resources in {secs:.1f} s = {exported / secs:,.0f} resources/s")
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"store holds {count_total:,} resources; peak RSS {rss:,.0f} MiB")
+    store.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
