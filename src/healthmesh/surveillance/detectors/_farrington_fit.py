@@ -113,8 +113,9 @@ def fit_with_trend_selection(
     dispersion (``farringtonFlexible``).
     """
     n_fit = y.shape[0]
-    x_flat = np.delete(x_trend, 1, axis=2)
-    x0_flat = np.delete(x0_trend, 1, axis=1)
+    shared = x_trend.ndim == 2
+    x_flat = np.delete(x_trend, 1, axis=-1)
+    x0_flat = np.delete(x0_trend, 1, axis=-1)
     eta0 = np.full(n_fit, np.nan)
     se0 = np.full(n_fit, np.nan)
     phi = np.full(n_fit, np.nan)
@@ -140,11 +141,13 @@ def fit_with_trend_selection(
         do_trend = keep
         need_flat = np.flatnonzero(~keep)
     if need_flat.size:
-        flat = fit_procedure(x_flat[need_flat], y[need_flat], reweight=reweight,
+        xf = x_flat if shared else x_flat[need_flat]
+        x0f = x0_flat if shared else x0_flat[need_flat]
+        flat = fit_procedure(xf, y[need_flat], reweight=reweight,
                              weights_threshold=weights_threshold,
                              overwrite_weights=overwrite_weights)
         e0, s0 = flat.fit.predict_link(
-            x0_flat[need_flat], flat.phi if predict_with_phi else flat.disp_summary
+            x0f, flat.phi if predict_with_phi else flat.disp_summary
         )
         eta0[need_flat], se0[need_flat], phi[need_flat] = e0, s0, flat.phi
         if fail_on_nonconvergence:

@@ -56,15 +56,25 @@ class GlmBatch:
             return np.asarray(np.where(self.df_residual > 0, total / self.df_residual, np.nan))
 
     def hat(self, x: FloatArray) -> FloatArray:
-        """Diagonal of the hat matrix of the last weighted least-squares step (R ``hatvalues``)."""
-        quad = np.einsum("bni,bij,bnj->bn", x, self.cov_unscaled, x)
+        """Diagonal of the hat matrix of the last weighted least-squares step (R ``hatvalues``).
+
+        ``x`` is (B, n, p), or (n, p) when all fits share one design.
+        """
+        if x.ndim == 2:
+            n_fit, n_par = self.coef.shape
+            outer = np.einsum("ni,nj->nij", x, x).reshape(x.shape[0], n_par * n_par)
+            quad = self.cov_unscaled.reshape(n_fit, n_par * n_par) @ outer.T
+        else:
+            quad = np.einsum("bni,bij,bnj->bn", x, self.cov_unscaled, x)
         h = self.weights * quad
         return np.asarray(np.where(h > 1 - 10 * _EPS, 1.0, h))
 
     def predict_link(self, x0: FloatArray, dispersion: FloatArray) -> tuple[FloatArray, FloatArray]:
-        """Linear predictor and its standard error at one new point per fit, ``x0`` (B, p)."""
-        eta0 = np.einsum("bi,bi->b", x0, self.coef)
-        var = np.einsum("bi,bij,bj->b", x0, self.cov_unscaled, x0)
+        """Linear predictor and its standard error at one new point per fit, ``x0`` (B, p) or
+        (p,) when shared."""
+        x0b = np.broadcast_to(x0, self.coef.shape)
+        eta0 = np.einsum("bi,bi->b", x0b, self.coef)
+        var = np.einsum("bi,bij,bj->b", x0b, self.cov_unscaled, x0b)
         return eta0, np.sqrt(var * dispersion)
 
 
@@ -96,7 +106,8 @@ def fit_log_glm(
     Parameters
     ----------
     x:
-        Design matrices, (B, n, p).
+        Design matrices, (B, n, p), or one design (n, p) shared by all fits (then the
+        weighted cross-products are single matrix products over the batch).
     y:
         Responses, (B, n).
     prior_weights:
@@ -110,7 +121,9 @@ def fit_log_glm(
     -------
     GlmBatch
     """
-    n_fit, _n_obs, n_par = x.shape
+    shared = x.ndim == 2
+    n_fit, n_par = y.shape[0], x.shape[-1]
+    outer = np.einsum("ni,nj->nij", x, x).reshape(x.shape[0], n_par * n_par) if shared else None
     wt = np.ones_like(y) if prior_weights is None else prior_weights
     if mustart is None:
         mustart = y + 0.1 if theta is None else y + (y == 0) / 6.0
@@ -136,18 +149,23 @@ def fit_log_glm(
     for it in range(1, maxit + 1):
         if active.size == 0:
             break
-        xa, ya, wa = x[active], y[active], wt[active]
+        ya, wa = y[active], wt[active]
         eta_a, mu_a = eta[active], mu[active]
         mu_eta = np.maximum(np.exp(eta_a), _EPS)
         var = mu_a if theta is None else mu_a + mu_a**2 / theta[active][:, None]
         z = eta_a + (ya - mu_a) / mu_eta
         wsq = np.where(wa > 0, wa * mu_eta**2 / var, 0.0)
-        xw = xa * wsq[:, :, None]
-        a = np.matmul(xw.transpose(0, 2, 1), xa)
-        rhs = np.einsum("bni,bn->bi", xw, z)
+        if outer is not None:
+            a = (wsq @ outer).reshape(-1, n_par, n_par)
+            rhs = (wsq * z) @ x
+        else:
+            xa = x[active]
+            xw = xa * wsq[:, :, None]
+            a = np.matmul(xw.transpose(0, 2, 1), xa)
+            rhs = np.einsum("bni,bn->bi", xw, z)
         inv = np.linalg.inv(a)
         beta = np.einsum("bij,bj->bi", inv, rhs)
-        eta_new = np.einsum("bni,bi->bn", xa, beta)
+        eta_new = beta @ x.T if outer is not None else np.einsum("bni,bi->bn", xa, beta)
         mu_new = np.maximum(np.exp(eta_new), _EPS)
         dev_new = deviance(ya, mu_new, wa, active)
         coef[active], eta[active], mu[active] = beta, eta_new, mu_new

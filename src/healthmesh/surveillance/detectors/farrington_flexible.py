@@ -136,9 +136,9 @@ class FarringtonFlexible:
         return np.arange(freq * self.b + self.w + 1, n_time + 1, dtype=np.int64)
 
     def run(
-        self, frame: SeriesFrame, t_range: Sequence[int] | npt.ArrayLike, *, chunk: int = 4096
+        self, frame: SeriesFrame, t_range: Sequence[int] | npt.ArrayLike, *, chunk: int = 2048
     ) -> DetectorResult:
-        """Monitor the 1-based time points ``t_range``; ``chunk`` bounds fits per batch."""
+        """Monitor the 1-based time points ``t_range``; ``chunk`` bounds series per batch."""
         rng = as_range(t_range, frame.n_time, 1)
         dates = list(frame.dates) if frame.dates is not None else None
         wins = [
@@ -150,15 +150,11 @@ class FarringtonFlexible:
         n_series, n_range = frame.observed.shape[0], rng.size
         out = {name: np.full((n_series, n_range), np.nan) for name in ("upperbound", *_EXTRAS)}
         alarm = np.zeros((n_series, n_range), dtype=np.bool_)
-        groups: dict[tuple[int, tuple[int, ...]], list[int]] = {}
         for j, win in enumerate(wins):
             levels = tuple(np.unique(win.levels).tolist()) if win.levels is not None else ()
-            groups.setdefault((win.idx.size, levels), []).append(j)
-        for (_, levels), cols in groups.items():
-            per_col = max(1, chunk // max(1, n_series))
-            for start in range(0, len(cols), per_col):
-                self._run_group(frame, wins, rng, cols[start : start + per_col], levels, out,
-                                alarm)
+            for lo in range(0, n_series, chunk):
+                self._run_group(frame, wins, rng, j, levels, out, alarm,
+                                np.arange(lo, min(n_series, lo + chunk)))
         extras = {name: out[name] for name in _EXTRAS}
         return DetectorResult(t=rng, alarm=alarm, upperbound=out["upperbound"], extras=extras)
 
@@ -167,17 +163,16 @@ class FarringtonFlexible:
         frame: SeriesFrame,
         wins: list[Window],
         rng: npt.NDArray[np.int64],
-        cols: list[int],
+        col: int,
         levels: tuple[int, ...],
         out: dict[str, FloatArray],
         alarm: npt.NDArray[np.bool_],
+        series: npt.NDArray[np.int64],
     ) -> None:
+        """Fit all ``series`` at the monitored time point ``rng[col]`` (one shared design)."""
         obs = frame.observed
-        n_series = obs.shape[0]
-        designs = [design(wins[j], levels) for j in cols]
-        x = np.concatenate([np.broadcast_to(d[0], (n_series, *d[0].shape)) for d in designs])
-        x0 = np.concatenate([np.broadcast_to(d[1], (n_series, d[1].size)) for d in designs])
-        y = np.concatenate([obs[:, wins[j].idx] for j in cols])
+        x, x0 = design(wins[col], levels)
+        y = obs[np.ix_(series, wins[col].idx)]
         if np.isnan(y).any():
             raise DetectorInputError("missing counts inside a Farrington reference window")
         model = fit_with_trend_selection(
@@ -185,9 +180,8 @@ class FarringtonFlexible:
             reweight=self.reweight, weights_threshold=self.weights_threshold,
             overwrite_weights=True, fail_on_nonconvergence=True,
         )
-        ks = np.concatenate([np.full(n_series, rng[j]) for j in cols])
-        series = np.tile(np.arange(n_series), len(cols))
-        pos = np.concatenate([np.full(n_series, j) for j in cols])
+        ks = np.full(series.size, rng[col])
+        pos = np.full(series.size, col)
         y_now = obs[series, ks - 1]
         lim_cases, lim_period = self.limit54
         recent = np.stack([obs[series, ks - 1 - i] for i in range(lim_period)]).sum(axis=0)
