@@ -26,4 +26,4 @@ for _name in _SUBCOMMANDS:
         if exc.name != f"healthmesh.cli.{_name}":
             raise
         continue
-    main.add_command(_mod.group)
+    main.add_command(_mod.group, name=_name)

@@ -1,0 +1,43 @@
+"""The node's command line: demo, client registration, bulk import."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import orjson
+from click.testing import CliRunner
+
+from healthmesh.cli import main
+from healthmesh.fhir.store import FhirStore
+
+
+def test_demo_check_loads_samples_and_prints_a_token(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["demo", "--check", "--data-dir", str(tmp_path),
+                                       "--patients", "5"])
+    assert result.exit_code == 0, result.output
+    assert "FHIR base URL:  http://127.0.0.1:8080/fhir" in result.output
+    token = result.output.split("access token (valid 3600 s):\n")[1].splitlines()[0]
+    assert token.count(".") == 2
+    store = FhirStore(str(tmp_path / "node.sqlite"))
+    assert store.count("Patient") == 5
+    store.close()
+
+
+def test_clients_add_prints_secret_once_and_stores_hash(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["node", "clients", "add", "lab",
+                                       "--scopes", "system/Observation.cruds",
+                                       "--data-dir", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    secret = result.output.split("client_secret: ")[1].split()[0]
+    assert secret.encode() not in (tmp_path / "node.sqlite").read_bytes()
+
+
+def test_import_command_reports_and_quarantines(tmp_path: Path) -> None:
+    f = tmp_path / "in.ndjson.gz"
+    f.write_bytes(gzip.compress(orjson.dumps({"resourceType": "Patient", "gender": "male"})
+                                + b"\n{bad\n"))
+    result = CliRunner().invoke(main, ["node", "import", str(f), "--data-dir", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert "received 2, created 1, updated 0, quarantined 1" in result.output
+    assert list((tmp_path / "quarantine").glob("*.ndjson"))
