@@ -58,8 +58,10 @@ def dice_all_pairs(
     *,
     block: int = 256,
     kernel: str = "compiled",
+    cap: int = 64,
 ) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float32]]:
-    """All pairs with Dice >= ``threshold`` (no blocking), as (index a, index b, score).
+    """All pairs with Dice >= ``threshold`` (no blocking), as (index a, index b, score),
+    ordered by index a then index b.
 
     Example:
         >>> x = np.array([[0b1111], [0b0011]], dtype=np.uint64)
@@ -67,15 +69,14 @@ def dice_all_pairs(
         [1.0, 0.67, 0.67, 1.0]
     """
     ca, cb = popcounts(a), popcounts(b)
+    if kernel == "compiled":
+        return _compiled_all_pairs(a, b, ca, cb, threshold, cap)
     out_a, out_b, out_s = [], [], []
     for start in range(0, a.shape[0], block):
         rows = a[start : start + block]
-        if kernel == "compiled":
-            score = _kernels.dice_block(rows, b, ca[start : start + block], cb)
-        else:
-            inter = np.bitwise_count(rows[:, None, :] & b[None, :, :]).sum(axis=2, dtype=np.int32)
-            denom = ca[start : start + block, None] + cb[None, :]
-            score = (2.0 * inter / np.maximum(denom, 1)).astype(np.float32)
+        inter = np.bitwise_count(rows[:, None, :] & b[None, :, :]).sum(axis=2, dtype=np.int32)
+        denom = ca[start : start + block, None] + cb[None, :]
+        score = (2.0 * inter / np.maximum(denom, 1)).astype(np.float32)
         ra, rb = np.nonzero(score >= threshold)
         out_a.append(ra.astype(np.int64) + start)
         out_b.append(rb.astype(np.int64))
@@ -83,3 +84,31 @@ def dice_all_pairs(
     if not out_a:
         return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float32)
     return np.concatenate(out_a), np.concatenate(out_b), np.concatenate(out_s)
+
+
+def _compiled_all_pairs(
+    a: NDArray[np.uint64],
+    b: NDArray[np.uint64],
+    ca: NDArray[np.int64],
+    cb: NDArray[np.int64],
+    threshold: float,
+    cap: int,
+) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float32]]:
+    idx, val, cnt = _kernels.dice_above(a, b, ca, cb, float(threshold), int(cap))
+    take = np.minimum(cnt, cap)
+    rows = np.repeat(np.arange(a.shape[0], dtype=np.int64), take)
+    mask = np.arange(cap)[None, :] < take[:, None]
+    cols = idx[mask].astype(np.int64)
+    scores = val[mask]
+    overflow = np.flatnonzero(cnt > cap)
+    if overflow.size:  # rows with more candidates than the buffer: redo them densely
+        keep = ~np.isin(rows, overflow)
+        rows, cols, scores = rows[keep], cols[keep], scores[keep]
+        dense = _kernels.dice_block(a[overflow], b, ca[overflow], cb)
+        ra, rb = np.nonzero(dense >= np.float32(threshold))
+        rows = np.concatenate([rows, overflow[ra]])
+        cols = np.concatenate([cols, rb.astype(np.int64)])
+        scores = np.concatenate([scores, dense[ra, rb]])
+        order = np.lexsort((cols, rows))
+        rows, cols, scores = rows[order], cols[order], scores[order]
+    return rows, cols, scores
