@@ -133,18 +133,30 @@ SCHEMAS: dict[tuple[str, int], dict[str, tuple[bool, Check]]] = {
 EVENT_TYPES = sorted({t for t, _ in SCHEMAS})
 
 
-def _scan_strings(value: Any, path: str) -> None:
+def _strings(value: Any, path: str, out: list[tuple[str, str]]) -> None:
     if isinstance(value, str):
-        kind = find_identifier(value)
-        if kind:
-            raise EntryError(f"field {path} looks like a clear {kind}", location=path)
+        out.append((path, value))
     elif isinstance(value, Mapping):
         for k, v in value.items():
-            _scan_strings(k, path)
-            _scan_strings(v, f"{path}.{k}")
+            out.append((path, str(k)))
+            _strings(v, f"{path}.{k}", out)
     elif isinstance(value, list):
         for i, v in enumerate(value):
-            _scan_strings(v, f"{path}[{i}]")
+            _strings(v, f"{path}[{i}]", out)
+
+
+def _scan_strings(value: Any, path: str) -> None:
+    found: list[tuple[str, str]] = []
+    _strings(value, path, found)
+    # One scan over all strings joined by newlines (the patterns never cross a newline);
+    # only on a hit do we look for the field to name in the error.
+    if find_identifier("\n".join(s for _, s in found)) is None:
+        return
+    for where, text in found:
+        kind = find_identifier(text)
+        if kind:
+            raise EntryError(f"field {where} looks like a clear {kind}", location=where)
+    raise EntryError("entry looks like it contains a clear identifier")
 
 
 def validate_event(event: Mapping[str, Any]) -> dict[str, Any]:
