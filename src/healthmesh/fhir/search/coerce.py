@@ -65,6 +65,7 @@ def _month_start(year: int, month: int) -> int:
     return date(year, month, 1).toordinal() - _EPOCH
 
 
+@lru_cache(maxsize=65536)  # Synthea repeats timestamps across an encounter's resources
 def date_range(text: str, *, search: bool = False) -> tuple[float, float] | None:
     """``[low, high)`` in POSIX seconds for a FHIR date/dateTime/instant, or None if invalid.
 
@@ -144,8 +145,14 @@ def number_range(value: int | float | Decimal) -> tuple[float, float, float]:
         raise TypeError("boolean is not a number")
     if isinstance(value, int):
         return value - 0.5, value + 0.5, float(value)
-    dec = value if isinstance(value, Decimal) else Decimal(repr(value))
-    return _decimal_range(dec)
+    if isinstance(value, Decimal):
+        return _decimal_range(value)
+    return _float_range(value)
+
+
+@lru_cache(maxsize=16384)  # one value is often indexed by several parameters
+def _float_range(value: float) -> tuple[float, float, float]:
+    return _decimal_range(Decimal(repr(value)))
 
 
 def _decimal_range(dec: Decimal) -> tuple[float, float, float]:

@@ -134,6 +134,7 @@ def extract(resource: dict[str, Any], registry: Registry | None = None) -> Index
     reg = registry if registry is not None else default_registry()
     rows = IndexRows()
     focus: Items = [(resource, rtype)]
+    memo: dict[tuple[int, str, Any], list[Any]] = {}
     plans = reg.plan(rtype)
     by_key, always = reg.plan_index(rtype)
     chosen = set(always)
@@ -149,9 +150,14 @@ def extract(resource: dict[str, Any], registry: Registry | None = None) -> Index
         kind = plan.param.type
         if kind == "composite":
             for item in items:
-                parts = [
-                    component_values(ctype, cfn([item], resource)) for ctype, cfn in plan.components
-                ]
+                parts = []
+                for ctype, cfn in plan.components:
+                    # several composites share components (code, value) on one element
+                    mkey = (id(item[0]), ctype, cfn)
+                    vals = memo.get(mkey)
+                    if vals is None:
+                        vals = memo[mkey] = component_values(ctype, cfn([item], resource))
+                    parts.append(vals)
                 rows.composites.extend(
                     (plan.param.code, combo) for combo in itertools.product(*parts)
                 )
