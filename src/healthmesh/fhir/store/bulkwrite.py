@@ -20,8 +20,9 @@ if TYPE_CHECKING:
     from healthmesh.fhir.store.writes import WriteTx
 
 
-def fast_insert(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
-    """Insert rows through the driver: executemany on SQLite, COPY on PostgreSQL."""
+def fast_insert(conn: Connection, table: Table, rows: Sequence[tuple[Any, ...]]) -> None:
+    """Insert rows (tuples in the table's column order) through the driver: executemany on
+    SQLite, COPY on PostgreSQL."""
     if not rows:
         return
     dbapi = conn.connection.dbapi_connection
@@ -32,11 +33,11 @@ def fast_insert(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) 
         if conn.dialect.name == "sqlite":
             marks = ", ".join("?" * len(cols))
             sql = f"INSERT INTO {table.name} ({', '.join(cols)}) VALUES ({marks})"
-            cur.executemany(sql, [tuple(r.get(c) for c in cols) for r in rows])
+            cur.executemany(sql, rows)
         else:
             with cur.copy(f"COPY {table.name} ({', '.join(cols)}) FROM STDIN") as copy:
                 for r in rows:
-                    copy.write_row(tuple(r.get(c) for c in cols))
+                    copy.write_row(r)
     finally:
         cur.close()
 
@@ -51,18 +52,7 @@ def write_batch(store: FhirStore, tx: WriteTx, items: Sequence[Any]) -> None:
     resources = []
     index = empty_rows()
     for lid, item in zip(lids, items, strict=True):
-        resources.append(
-            {
-                "lid": lid,
-                "res_type": item.res_type,
-                "res_id": item.res_id,
-                "version": 1,
-                "last_updated": ts,
-                "deleted": False,
-                "method": "POST",
-                "content": item.content,
-            }
-        )
+        resources.append((lid, item.res_type, item.res_id, 1, ts, False, "POST", item.content))
         table_rows(store.params, item.res_type, lid, item.rows, index)
     fast_insert(tx.conn, schema.resource, resources)
     for kind, rows in index.items():
@@ -71,5 +61,5 @@ def write_batch(store: FhirStore, tx: WriteTx, items: Sequence[Any]) -> None:
         from healthmesh.fhir.store.records import Stored
 
         tx.written.append(
-            Stored(r["lid"], item.res_type, item.res_id, 1, ts, False, "POST", item.content)
+            Stored(r[0], item.res_type, item.res_id, 1, ts, False, "POST", item.content)
         )

@@ -15,7 +15,7 @@ from healthmesh.fhir.store import schema
 
 log = logging.getLogger(__name__)
 
-Row = dict[str, Any]
+Row = tuple[Any, ...]
 
 
 def definition_hash(sp: SearchParam) -> str:
@@ -39,7 +39,7 @@ class ParamTable:
             for r in conn.execute(select(schema.param)).all()
         }
         next_pid = max((p for p, _ in existing.values()), default=0) + 1
-        new_rows: list[Row] = []
+        new_rows: list[dict[str, object]] = []
         for rtype in sorted(resource_types):
             for code, sp in sorted(self.registry.for_type(rtype).items()):
                 digest = definition_hash(sp)
@@ -106,70 +106,34 @@ def _component(value: Any) -> tuple[Any, ...]:
 def table_rows(
     params: ParamTable, res_type: str, lid: int, rows: IndexRows, out: dict[str, list[Row]]
 ) -> None:
-    """Append the table rows for one resource's extracted index rows to ``out`` (by kind)."""
+    """Append one resource's index rows to ``out`` (by kind), as tuples in the column order
+    of the index tables: ``(lid, pid, *values)``. The extracted tuples are laid out in that
+    order already, so this only maps codes to pids."""
     pids = params.pids
-
-    def pid_of(code: str) -> int | None:
-        return pids.get((res_type, code))
-
-    for code, norm, exact in rows.strings:
-        if (p := pid_of(code)) is not None:
-            out["strings"].append({"lid": lid, "pid": p, "norm": norm, "exact": exact})
-    for code, system, value, text_norm in rows.tokens:
-        if (p := pid_of(code)) is not None:
-            out["tokens"].append(
-                {"lid": lid, "pid": p, "system": system, "code": value, "text": text_norm}
-            )
-    for code, tsys, tcode, value in rows.identifier_types:
-        if (p := pid_of(code)) is not None:
-            out["identifier_types"].append(
-                {"lid": lid, "pid": p, "tsystem": tsys, "tcode": tcode, "value": value}
-            )
-    for code, low, high in rows.dates:
-        if (p := pid_of(code)) is not None:
-            out["dates"].append({"lid": lid, "pid": p, "low": low, "high": high})
-    for code, low, high, num in rows.numbers:
-        if (p := pid_of(code)) is not None:
-            out["numbers"].append({"lid": lid, "pid": p, "low": low, "high": high, "value": num})
-    for code, system, unit_code, unit_text, low, high, qty in rows.quantities:
-        if (p := pid_of(code)) is not None:
-            out["quantities"].append(
-                {
-                    "lid": lid,
-                    "pid": p,
-                    "system": system,
-                    "code": unit_code,
-                    "unit": unit_text,
-                    "low": low,
-                    "high": high,
-                    "value": qty,
-                }
-            )
-    for code, ttype, tid, url in rows.references:
-        if (p := pid_of(code)) is not None:
-            out["references"].append({"lid": lid, "pid": p, "ttype": ttype, "tid": tid, "url": url})
-    for code, uri in rows.uris:
-        if (p := pid_of(code)) is not None:
-            out["uris"].append({"lid": lid, "pid": p, "uri": uri})
+    for kind in _SIMPLE_KINDS:
+        dest = out[kind]
+        for item in getattr(rows, kind):
+            p = pids.get((res_type, item[0]))
+            if p is not None:
+                dest.append((lid, p, *item[1:]))
+    dest = out["composites"]
     for code, comps in rows.composites:
-        if (p := pid_of(code)) is None or len(comps) < 2:
+        p = pids.get((res_type, code))
+        if p is None or len(comps) < 2:
             continue
-        a = _component(comps[0])
-        b = _component(comps[1])
-        out["composites"].append(
-            {
-                "lid": lid,
-                "pid": p,
-                "c1a": a[0],
-                "c1b": a[1],
-                "c1lo": a[2],
-                "c1hi": a[3],
-                "c2a": b[0],
-                "c2b": b[1],
-                "c2lo": b[2],
-                "c2hi": b[3],
-            }
-        )
+        dest.append((lid, p, *_component(comps[0]), *_component(comps[1])))
+
+
+_SIMPLE_KINDS = (
+    "strings",
+    "tokens",
+    "identifier_types",
+    "dates",
+    "numbers",
+    "quantities",
+    "references",
+    "uris",
+)
 
 
 def empty_rows() -> dict[str, list[Row]]:

@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import orjson
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, select
 
 from healthmesh.fhir.store import schema
+from healthmesh.fhir.store.bulkwrite import fast_insert
 from healthmesh.fhir.store.params import empty_rows, table_rows
 
 if TYPE_CHECKING:
@@ -39,7 +40,6 @@ def reindex_all(store: FhirStore, batch: int = 2000) -> int:
                 resource = orjson.loads(r.content)
                 table_rows(store.params, r.res_type, int(r.lid), store.extract(resource), out)
             for kind, idx_rows in out.items():
-                if idx_rows:
-                    conn.execute(insert(schema.INDEX_TABLES[kind]), idx_rows)
+                fast_insert(conn, schema.INDEX_TABLES[kind], idx_rows)
             done += len(rows)
             last = lids[-1]

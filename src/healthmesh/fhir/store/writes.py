@@ -52,7 +52,7 @@ class WriteTx:
         self.written: list[Stored] = []
         # writes are buffered and sent with executemany; reads flush first
         self._lids: list[int] = []
-        self._pending_res: list[dict[str, Any]] = []
+        self._pending_res: list[tuple[Any, ...]] = []
         self._pending_idx = empty_rows()
 
     def flush(self) -> None:
@@ -153,18 +153,7 @@ class WriteTx:
         ts = self._now()
         content = self._prepare(rtype, resource, res_id, 1, ts)
         lid = self._lid()
-        self._pending_res.append(
-            {
-                "lid": lid,
-                "res_type": rtype,
-                "res_id": res_id,
-                "version": 1,
-                "last_updated": ts,
-                "deleted": False,
-                "method": method,
-                "content": content,
-            }
-        )
+        self._pending_res.append((lid, rtype, res_id, 1, ts, False, method, content))
         self._index(lid, rtype, resource)
         stored = Stored(lid, rtype, res_id, 1, ts, False, method, content)
         return self._done(stored, created=True)
