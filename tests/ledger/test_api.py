@@ -13,8 +13,10 @@ from typing import Any
 
 import pytest
 import uvicorn
+from click.testing import CliRunner
 from fastapi import FastAPI
 
+from healthmesh.cli import main
 from healthmesh.ledger.api import create_router
 from healthmesh.ledger.auth import RequestSigner
 from healthmesh.ledger.bundle import Trust, verify_bundle
@@ -26,6 +28,7 @@ from healthmesh.ledger.client import (
 from healthmesh.ledger.cosign import CosignatureSigner, CosignatureVerifier
 from healthmesh.ledger.entries import make_event, sha256_digest
 from healthmesh.ledger.hashing import leaf_hash
+from healthmesh.ledger.keys import save_key
 from healthmesh.ledger.note import Ed25519Signer, ed25519_verifier_from_vkey
 from healthmesh.ledger.service import LedgerService
 from healthmesh.ledger.store import SqlStore
@@ -173,7 +176,7 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def test_real_uvicorn_server(hub: Hub) -> None:
+def test_real_uvicorn_server(hub: Hub, tmp_path: Path) -> None:
     port = _free_port()
     server = uvicorn.Server(
         uvicorn.Config(hub.app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
@@ -202,6 +205,33 @@ def test_real_uvicorn_server(hub: Hub) -> None:
             w.witness_round(hub.witnesses[n])
         summary = verify_bundle(client.bundle(index), hub.trust(quorum=2))
         assert summary["entry"]["type"] == "data_share"
+        # The third node runs its witness round from the command line.
+        keydir = tmp_path / "cdc-c"
+        keydir.mkdir()
+        save_key(keydir / "req.key", "request", hub.req_keys["cdc-c"])
+        save_key(keydir / "w.key", "witness", hub.wit_keys["cdc-c"])
+        args = [
+            "ledger",
+            "witness",
+            "--url",
+            f"http://127.0.0.1:{port}",
+            "--institution",
+            "cdc-c",
+            "--request-key",
+            str(keydir / "req.key"),
+            "--witness-key",
+            str(keydir / "w.key"),
+            "--log-key",
+            hub.key.vkey(),
+            "--state-db",
+            str(keydir / "witness.db"),
+        ]
+        res = CliRunner().invoke(main, args)
+        assert res.exit_code == 0, res.output
+        assert '"final": true' in res.output
+        assert CliRunner().invoke(main, args).output.strip() == "nothing new"
+        summary = verify_bundle(client.bundle(index), hub.trust(quorum=3))
+        assert len(summary["cosigners"]) == 3
         client.http.close()
     finally:
         server.should_exit = True

@@ -178,3 +178,40 @@ def verify(
             msg = exc.message if isinstance(exc, HealthmeshError) else "malformed document"
             click.echo(f"FAIL {name}: {msg}")
     sys.exit(1 if failed else 0)
+
+
+@group.command("witness")
+@click.option("--url", required=True, help="hub base URL")
+@click.option("--institution", required=True, help="this node's institution id")
+@click.option("--request-key", required=True, type=click.Path(exists=True))
+@click.option("--witness-key", required=True, type=click.Path(exists=True))
+@click.option("--log-key", "log_vkey", required=True, help="the hub's log vkey (text or file)")
+@click.option("--state-db", required=True, help="where the witness keeps its last cosigned head")
+@click.option("--origin", help="the log's origin (default: the log key's name)")
+def witness(
+    url: str,
+    institution: str,
+    request_key: str,
+    witness_key: str,
+    log_vkey: str,
+    state_db: str,
+    origin: str | None,
+) -> None:
+    """One witness round for a node: check the hub's latest checkpoint and cosign it."""
+    from healthmesh.ledger.client import LedgerClient
+    from healthmesh.ledger.keys import load_cosigner
+    from healthmesh.ledger.store.witness_sql import SqlWitnessState
+    from healthmesh.ledger.witness import Witness
+
+    verifier = ed25519_verifier_from_vkey(_vkey_arg(log_vkey))
+    state = SqlWitnessState(state_db)
+    w = Witness(load_cosigner(witness_key), {origin or verifier.name: verifier}, state)
+    client = LedgerClient(url, institution, load_signer(request_key, "request"))
+    try:
+        res = client.witness_round(w)
+    except HealthmeshError as exc:
+        raise click.ClickException(exc.message) from exc
+    finally:
+        client.http.close()
+        state.close()
+    click.echo("nothing new" if res is None else json.dumps(res))
