@@ -242,6 +242,7 @@ CASES: list[tuple[str, str, dict[str, Any], set[tuple[str, str]]]] = [
      {("Observation.code.coding[0].code", "value")}),
     ("bad-narrative", "patient", {"text.div": "plain"}, {("Patient.text.div", "value")}),
     ("bad-base64", "patient", {"photo": [{"data": "abc"}]}, {("Patient.photo[0].data", "value")}),
+    ("blank-base64", "patient", {"photo": [{"data": " \n "}]}, {("Patient.photo[0].data", "value")}),
     ("decimal-nan", "observation", {"valueQuantity.value": float("nan")},
      {("Observation.valueQuantity.value", "value")}),
     # empty things

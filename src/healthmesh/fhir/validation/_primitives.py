@@ -125,6 +125,8 @@ def _check_base64(value: object) -> Problem | None:
     if not value:
         return _EMPTY
     compact = _WS.sub("", value) if not value.isalnum() else value
+    if not compact:
+        return ("error", "value", "base64Binary cannot be only whitespace")
     try:
         binascii.a2b_base64(compact, strict_mode=True)
     except (binascii.Error, ValueError):
