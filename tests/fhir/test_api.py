@@ -320,3 +320,46 @@ def test_transaction_over_http(client: TestClient, node: Node) -> None:
     r = client.post("/fhir/", json=bundle, headers=h)
     assert r.status_code == 200 and r.json()["type"] == "transaction-response"
     assert node.store.count("Patient") == 1
+
+
+def test_post_search_summary_elements_tags_and_validate(client: TestClient, node: Node) -> None:
+    h = token(client, node, "system/*.cruds")
+    tagged = {**PATIENT, "meta": {"tag": [{"system": "urn:tags", "code": "vip"}]},
+              "text": {"status": "generated", "div": "<div xmlns=\"http://www.w3.org/1999/xhtml\">x</div>"}}
+    client.post("/fhir/Patient", json=tagged, headers=h)
+    client.post("/fhir/Patient", json=PATIENT, headers=h)
+    r = client.post("/fhir/Patient/_search", content=b"_tag=urn:tags|vip",
+                    headers={**h, "Content-Type": "application/x-www-form-urlencoded"})
+    assert r.status_code == 200 and len(r.json()["entry"]) == 1
+    r = client.get("/fhir/Patient?_tag=urn:tags|vip&_elements=gender", headers=h)
+    res = r.json()["entry"][0]["resource"]
+    assert set(res) == {"resourceType", "id", "meta", "gender"}
+    assert {"system": "http://terminology.hl7.org/CodeSystem/v3-ObservationValue",
+            "code": "SUBSETTED"} in res["meta"]["tag"]
+    r = client.get("/fhir/Patient?_tag=urn:tags|vip&_summary=true", headers=h)
+    res = r.json()["entry"][0]["resource"]
+    assert "text" not in res and res["gender"] == "male" and "name" in res
+    r = client.get("/fhir/Patient?_tag=urn:tags|vip&_summary=data", headers=h)
+    assert "text" not in r.json()["entry"][0]["resource"]
+    r = client.get("/fhir/Patient?_summary=count", headers=h)
+    assert r.json()["total"] == 2 and "entry" not in r.json()
+    ok = client.post("/fhir/Patient/$validate", json=PATIENT, headers=h)
+    assert ok.status_code == 200 and ok.json()["issue"][0]["severity"] == "information"
+    bad = client.post("/fhir/Patient/$validate", json={**PATIENT, "gender": "x"}, headers=h)
+    assert bad.status_code == 422 and bad.json()["issue"][0]["expression"] == ["Patient.gender"]
+    assert node.store.count("Patient") == 2  # $validate writes nothing
+
+
+def test_capability_statement_tells_the_truth(client: TestClient, node: Node) -> None:
+    cs = client.get("/fhir/metadata").json()
+    rest = cs["rest"][0]
+    types = {r["type"] for r in rest["resource"]}
+    assert types == set(node.store.resource_types)
+    obs = next(r for r in rest["resource"] if r["type"] == "Observation")
+    params = {p["name"]: p["type"] for p in obs["searchParam"]}
+    for name, ptype in params.items():
+        assert node.store.registry.get("Observation", name) is not None
+        assert node.store.params.pid("Observation", name) is not None, name
+    assert params["code"] == "token" and params["code-value-quantity"] == "composite"
+    token_url = rest["security"]["extension"][0]["extension"][0]["valueUri"]
+    assert token_url.endswith("/auth/token")
