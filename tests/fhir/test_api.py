@@ -363,3 +363,20 @@ def test_capability_statement_tells_the_truth(client: TestClient, node: Node) ->
     assert params["code"] == "token" and params["code-value-quantity"] == "composite"
     token_url = rest["security"]["extension"][0]["extension"][0]["valueUri"]
     assert token_url.endswith("/auth/token")
+
+
+def test_no_patient_data_in_logs(client: TestClient, node: Node, caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    caplog.set_level(logging.DEBUG)
+    h = token(client, node, "system/*.cruds")
+    secret_name = "Xiuying-Unique-Name"
+    client.post("/fhir/Patient", json={**PATIENT, "name": [{"family": secret_name}]}, headers=h)
+    client.get(f"/fhir/Patient?family={secret_name}", headers=h)
+    client.post("/fhir/Patient", json={**PATIENT, "name": [{"family": secret_name}], "gender": "bad"},
+                headers=h)
+    client.get(f"/fhir/Patient?family:exact={secret_name}&foo={secret_name}", headers=h)
+    node.audit.flush()
+    server = [r for r in caplog.records if not r.name.startswith("httpx")]  # httpx: the client
+    assert any(r.name == "healthmesh.node.app" for r in server), "expected the access log"
+    assert not [r.getMessage() for r in server if secret_name in r.getMessage()]

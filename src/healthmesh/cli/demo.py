@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import tempfile
 from pathlib import Path
 
@@ -48,4 +49,7 @@ def group(data_dir: Path | None, port: int, patients: int, check: bool) -> None:
     if check:
         node.close()
         return
-    uvicorn.run(node.app, host=settings.host, port=settings.port, log_level="info")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    uvicorn.run(
+        node.app, host=settings.host, port=settings.port, log_level="info", access_log=False
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import click
@@ -66,7 +67,10 @@ def serve(
     )
     node = build_node(settings)
     click.echo(f"FHIR base: {node.fhir_base}")
-    uvicorn.run(node.app, host=settings.host, port=settings.port, log_level="info")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    uvicorn.run(
+        node.app, host=settings.host, port=settings.port, log_level="info", access_log=False
+    )
 
 
 @group.group()

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 
 from healthmesh import __version__
 from healthmesh.access.clients import ClientRegistry
@@ -86,6 +88,21 @@ def build_node(settings: NodeSettings, *, store: FhirStore | None = None) -> Nod
         openapi_url=None,
     )
     install_error_handlers(app)
+
+    @app.middleware("http")
+    async def access_log(request: Request, call_next: Any) -> Any:
+        # Our own access log: method, path and status only. Query strings carry search values
+        # (names, identifiers), so uvicorn's access log is switched off where we run uvicorn.
+        start = time.perf_counter()
+        response = await call_next(request)
+        log.info(
+            "%s %s %d %.1fms",
+            request.method,
+            request.url.path,
+            response.status_code,
+            (time.perf_counter() - start) * 1000,
+        )
+        return response
     api = Api(
         store=store,
         audit=audit,
