@@ -17,7 +17,17 @@ def main() -> None:
 
 
 # Sub-command modules; each exposes ``group`` (a click command or group).
-_SUBCOMMANDS = ("demo", "node", "ledger", "surveillance", "linkage")
+_SUBCOMMANDS = (
+    "demo",
+    "node",
+    "ingest",
+    "quarantine",
+    "quality",
+    "synth",
+    "ledger",
+    "surveillance",
+    "linkage",
+)
 
 for _name in _SUBCOMMANDS:
     try:

@@ -1,0 +1,60 @@
+"""The contract every source adapter (HL7 v2, CSV, DICOM, FHIR/NDJSON) implements.
+
+An adapter turns source records into FHIR R4 resources with deterministic ids, or rejects a
+record with its source bytes, a precise reason and its location. It never writes: the
+pipeline writes, so every adapter gets the same idempotence, quarantine and reconciliation
+(received = converted + quarantined).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+#: namespace of healthmesh's deterministic resource ids
+ID_NAMESPACE = uuid.UUID("6f1c7f2e-4a57-5d0b-9c1e-3b8f0f6a2d11")
+
+
+def deterministic_id(resource_type: str, *business_key: str) -> str:
+    """A stable FHIR id from the source system and business keys, so re-ingesting the same
+    record updates rather than duplicates.
+
+    >>> deterministic_id("Patient", "HIS-A", "MRN", "12345") == deterministic_id(
+    ...     "Patient", "HIS-A", "MRN", "12345")
+    True
+    """
+    key = "\x1f".join((resource_type, *business_key))
+    return str(uuid.uuid5(ID_NAMESPACE, key))
+
+
+@dataclass
+class Converted:
+    """One source record converted: the resources to write (each with a deterministic id)."""
+
+    source_ref: str  # e.g. "adt.hl7#3" (file and message number) or "clinic.csv:17"
+    resources: list[dict[str, Any]]
+    #: notes that are not errors (ignored Z-segments, unknown local codes kept and flagged)
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Rejected:
+    """One source record that cannot be converted; it goes to quarantine as it came."""
+
+    source_ref: str
+    source_bytes: bytes
+    reason: str  # public: never the offending value itself
+    location: str  # segment/field (e.g. "PID-7") or row/column (e.g. "row 17, column birth_date")
+
+
+Outcome = Converted | Rejected
+
+
+class Adapter(Protocol):
+    """A source format. ``convert`` yields one outcome per source record, in order."""
+
+    format: str
+
+    def convert(self, data: bytes, *, source: str) -> Iterator[Outcome]: ...
