@@ -30,6 +30,9 @@ def _sqlite_engine(url: str, begin: str) -> Engine:
     @event.listens_for(engine, "connect")
     def _no_implicit_tx(dbapi_conn: Any, _rec: Any) -> None:
         dbapi_conn.isolation_level = None
+        # LIKE on already case-folded columns: case-sensitive, so 'prefix%' uses the index
+        # (and uri :below stays case-sensitive, as URIs are)
+        dbapi_conn.execute("PRAGMA case_sensitive_like=ON")
 
     @event.listens_for(engine, "begin")
     def _begin(conn: Connection) -> None:

@@ -90,6 +90,10 @@ counter = Table(
 )
 
 
+#: text columns searched with LIKE 'prefix%' (strings, token :text, uri :below)
+PATTERN_COLUMNS = frozenset({"norm", "text", "uri"})
+
+
 def _idx(name: str, *cols: Column[object], indexes: tuple[tuple[str, ...], ...]) -> Table:
     table = Table(
         name,
@@ -100,7 +104,9 @@ def _idx(name: str, *cols: Column[object], indexes: tuple[tuple[str, ...], ...])
     )
     Index(f"ix_{name}_lid", table.c.lid, table.c.pid)
     for i, idx_cols in enumerate(indexes):
-        Index(f"ix_{name}_{i}", *(table.c[c] for c in idx_cols))
+        # PostgreSQL uses a b-tree for LIKE 'prefix%' only with the pattern operator class
+        ops = {c: "text_pattern_ops" for c in idx_cols if c in PATTERN_COLUMNS}
+        Index(f"ix_{name}_{i}", *(table.c[c] for c in idx_cols), postgresql_ops=ops)
     return table
 
 
