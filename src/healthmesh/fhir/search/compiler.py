@@ -145,13 +145,18 @@ def reference_type(ref: dict[str, Any], root: dict[str, Any]) -> str | None:
     return None
 
 
-def _path(names: tuple[str, ...]) -> Closure:
-    """Member navigation along ``names`` (consecutive ``.a.b.c`` steps fused in one loop)."""
+def _path(names: tuple[str, ...], narrow: str | None = None) -> Closure:
+    """Member navigation along ``names`` (consecutive ``.a.b.c`` steps fused in one loop).
+
+    ``narrow``: the last step only reads the keys whose type is a ``narrow`` (the ``as T``
+    that follows; ``value`` -> ``valueQuantity`` only instead of all eleven ``value[x]``).
+    """
     caches: list[dict[str | None, tuple[tuple[str, str | None], ...]]] = [{} for _ in names]
     steps = tuple(zip(names, caches, strict=True))
+    last = len(names) - 1
 
     def run(items: Items, root: dict[str, Any]) -> Items:
-        for name, cache in steps:
+        for pos, (name, cache) in enumerate(steps):
             out: Items = []
             append = out.append
             for value, vtype in items:
@@ -160,6 +165,8 @@ def _path(names: tuple[str, ...]) -> Closure:
                 cands = cache.get(vtype)
                 if cands is None:
                     cands = children(vtype, name) if vtype is not None else ((name, None),)
+                    if narrow is not None and pos == last:
+                        cands = tuple(c for c in cands if c[1] is None or is_a(c[1], narrow))
                     cache[vtype] = cands
                 for key, ctype in cands:
                     got = value.get(key)
@@ -226,24 +233,54 @@ def _compile(node: Node, at_start: bool = False, root_type: str | None = None) -
             return _root_filter(node[1], root_type)
         return _path((node[1],))
     if kind == "dot" and node[2][0] == "member":
-        names: list[str] = []
-        cur = node
-        while cur[0] == "dot" and cur[2][0] == "member":
-            if _ends_in_resolve(cur[1]):
-                raise Unsupported("navigation after resolve()")
-            names.append(cur[2][1])
-            cur = cur[1]
-        if cur[0] == "member" and not (at_start and cur[1] in _TYPE_FILTERS):
-            names.append(cur[1])
-            base: Closure = _identity
-        else:
-            base = _compile(cur, at_start, root_type)
-        path = _path(tuple(reversed(names)))
-        if base is _identity:
-            return path
-        if base is _nothing:
-            return _nothing
-        return _chain(base, path, True)
+        return _members(node, at_start, root_type)
+    if kind == "dot" and _is_as_call(node[2]) and _is_member_chain(node[1]):
+        inner = _members(node[1], at_start, root_type, node[2][2][0][1])
+        return _chain(inner, _compile(node[2]), True)
+    if kind == "type" and node[1] == "as" and _is_member_chain(node[2]):
+        inner = _members(node[2], at_start, root_type, node[3])
+        return _type_op("as", node[3], inner)
+    return _compile_other(node, at_start, root_type)
+
+
+def _is_as_call(node: Node) -> bool:
+    return bool(node[0] == "func" and node[1] in ("as", "ofType") and len(node[2]) == 1)
+
+
+def _is_member_chain(node: Node) -> bool:
+    return bool(node[0] == "dot" and node[2][0] == "member") or node[0] == "member"
+
+
+def _members(
+    node: Node, at_start: bool, root_type: str | None, narrow: str | None = None
+) -> Closure:
+    """A chain ``x.a.b`` compiled into one fused :func:`_path` after its base ``x``."""
+    if node[0] == "member":
+        if at_start and node[1] in _TYPE_FILTERS:
+            return _root_filter(node[1], root_type)
+        return _path((node[1],), narrow)
+    names: list[str] = []
+    cur = node
+    while cur[0] == "dot" and cur[2][0] == "member":
+        if _ends_in_resolve(cur[1]):
+            raise Unsupported("navigation after resolve()")
+        names.append(cur[2][1])
+        cur = cur[1]
+    if cur[0] == "member" and not (at_start and cur[1] in _TYPE_FILTERS):
+        names.append(cur[1])
+        base: Closure = _identity
+    else:
+        base = _compile(cur, at_start, root_type)
+    path = _path(tuple(reversed(names)), narrow)
+    if base is _identity:
+        return path
+    if base is _nothing:
+        return _nothing
+    return _chain(base, path, True)
+
+
+def _compile_other(node: Node, at_start: bool, root_type: str | None) -> Closure:
+    kind = node[0]
     if kind == "dot":
         target, invoked = node[1], node[2]
         if _ends_in_resolve(target) and invoked[1] not in ("is", "as", "ofType", "exists"):

@@ -8,12 +8,14 @@ selected elements into normalised rows (:mod:`.values`), grouped by parameter ty
 from __future__ import annotations
 
 import itertools
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from healthmesh.errors import InvalidResource
 from healthmesh.fhir.search import values as V
+from healthmesh.fhir.search.compiler import Closure
 from healthmesh.fhir.search.registry import Registry, default_registry
 
 Items = V.Items
@@ -132,41 +134,69 @@ def extract(resource: dict[str, Any], registry: Registry | None = None) -> Index
     if not isinstance(rtype, str):
         raise InvalidResource("resource has no resourceType", location="resourceType")
     reg = registry if registry is not None else default_registry()
+    steps, by_key, always = _steps(reg, rtype)
     rows = IndexRows()
     focus: Items = [(resource, rtype)]
-    memo: dict[tuple[int, str, Any], list[Any]] = {}
-    plans = reg.plan(rtype)
-    by_key, always = reg.plan_index(rtype)
     chosen = set(always)
     for key in resource:
         got = by_key.get(key)
         if got is not None:
             chosen.update(got)
+    memo: dict[tuple[int, str, Any], list[Any]] = {}
     for i in sorted(chosen):
-        plan = plans[i]
-        items = plan.fn(focus, resource)
+        fn, code, adder, components = steps[i]
+        items = fn(focus, resource)
         if not items:
             continue
-        kind = plan.param.type
-        if kind == "composite":
-            for item in items:
-                parts = []
-                for ctype, cfn in plan.components:
-                    # several composites share components (code, value) on one element
-                    mkey = (id(item[0]), ctype, cfn)
-                    vals = memo.get(mkey)
-                    if vals is None:
-                        vals = memo[mkey] = component_values(ctype, cfn([item], resource))
-                    parts.append(vals)
-                rows.composites.extend(
-                    (plan.param.code, combo) for combo in itertools.product(*parts)
-                )
-        else:
-            adder = _ADDERS.get(kind)
-            if adder is not None:
-                adder(rows, plan.param.code, items)
-    for name in rows.__dataclass_fields__:
-        lst = getattr(rows, name)
+        if adder is not None:
+            adder(rows, code, items)
+            continue
+        for item in items:  # composite
+            parts = []
+            for ctype, cfn in components:
+                # several composites share components (code, value) on one element
+                mkey = (id(item[0]), ctype, cfn)
+                vals = memo.get(mkey)
+                if vals is None:
+                    vals = memo[mkey] = component_values(ctype, cfn([item], resource))
+                parts.append(vals)
+            rows.composites.extend((code, combo) for combo in itertools.product(*parts))
+    fields = rows.__dict__
+    for name in _FIELDS:
+        lst = fields[name]
         if len(lst) > 1:
-            setattr(rows, name, list(dict.fromkeys(lst)))
+            fields[name] = list(dict.fromkeys(lst))
     return rows
+
+
+Step = tuple[Closure, str, Callable[[IndexRows, str, Items], None] | None, Any]
+_STEPS: weakref.WeakKeyDictionary[Registry, dict[str, Any]] = weakref.WeakKeyDictionary()
+_FIELDS = tuple(IndexRows.__dataclass_fields__)
+
+
+def _steps(
+    reg: Registry, rtype: str
+) -> tuple[tuple[Step, ...], dict[str, tuple[int, ...]], frozenset[int]]:
+    """The registry's plan for ``rtype`` flattened for the hot loop (cached per registry)."""
+    per_reg = _STEPS.get(reg)
+    if per_reg is None:
+        per_reg = _STEPS[reg] = {}
+    got = per_reg.get(rtype)
+    if got is None:
+        plans = reg.plan(rtype)
+        by_key, always = reg.plan_index(rtype)
+        steps = tuple(
+            (
+                p.fn,
+                p.param.code,
+                None if p.param.type == "composite" else _ADDERS.get(p.param.type, _skip),
+                p.components,
+            )
+            for p in plans
+        )
+        got = per_reg[rtype] = (steps, by_key, always)
+    return got
+
+
+def _skip(rows: IndexRows, code: str, items: Items) -> None:
+    """Parameter types without index rows."""
