@@ -6,7 +6,7 @@ import gzip
 from pathlib import Path
 
 import orjson
-from fhir_helpers import load_bundle, processor, synthea_bundles
+from .fhir_helpers import load_bundle, processor, synthea_bundles
 
 from healthmesh.fhir.bulk.export import Exporter, ExportRequest
 from healthmesh.fhir.bulk.importer import import_files

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from fhir_helpers import load_bundle, processor, synthea_bundles
+from .fhir_helpers import load_bundle, processor, synthea_bundles
 
 from healthmesh.fhir.bundles import EntryError
 from healthmesh.fhir.store import FhirStore
