@@ -128,13 +128,15 @@ BASES: dict[str, Callable[[], Json]] = {
 
 
 def _set(doc: Json, path: str, value: Any) -> None:
-    """Set ``a.b[0].c`` in a nested document (creating the last key)."""
+    """Set ``a.b[0].c`` in a nested document (creating the last key or list item)."""
     parts = path.replace("]", "").replace("[", ".").split(".")
     node: Any = doc
     for part in parts[:-1]:
         node = node[int(part)] if part.isdigit() else node[part]
     last = parts[-1]
-    if last.isdigit():
+    if last.isdigit() and int(last) == len(node):
+        node.append(value)
+    elif last.isdigit():
         node[int(last)] = value
     else:
         node[last] = value
@@ -287,6 +289,10 @@ CASES: list[tuple[str, str, dict[str, Any], set[tuple[str, str]]]] = [
      {("Patient.managingOrganization.reference", "value")}),
     ("ref-unknown-type", "patient", {"managingOrganization.reference": "Organisation/o1"},
      {("Patient.managingOrganization.reference", "value")}),
+    ("ref-1-no-contained", "patient", {"managingOrganization.reference": "#nope"},
+     {("Patient.managingOrganization.reference", "invariant")}),
+    ("local-ref-wrong-type", "patient", {"link[0].other.reference": "#o2"},
+     {("Patient.link[0].other.reference", "invalid")}),
     # primitive extensions
     ("primitive-ext-not-object", "patient", {"_birthDate": [{"id": "a"}]},
      {("Patient._birthDate", "structure")}),
@@ -387,6 +393,8 @@ def test_valid_variants_are_accepted() -> None:
         ("patient", {"gender": DELETE, "_gender": {"id": "x"}}),
         ("patient", {"name[0].family": "王", "name[0].text": "王小明\n"}),  # Chinese, trailing LF
         ("patient", {"managingOrganization.reference": "#o2"}),
+        ("patient", {"contained[1]": {"resourceType": "Basic", "code": {"text": "c"},
+                                      "subject": {"reference": "#"}}}),
         ("patient", {"managingOrganization.reference": "http://x.org/fhir/Organization/9"}),
         (
             "patient",

@@ -3,7 +3,8 @@
 Handles the R4 literal reference forms: relative ``Type/id`` (with optional
 ``/_history/vid``), absolute URLs ending in ``Type/id``, conditional references used in
 transactions (``Type?search``), ``urn:uuid:`` / ``urn:oid:`` resolved against the fullUrls
-of the enclosing Bundle, and local ``#id`` references (not type-checked).
+of the enclosing Bundle. Local ``#id`` references are resolved by the walker, which knows the
+``contained`` resources.
 """
 
 from __future__ import annotations

@@ -50,7 +50,7 @@ def _key(key: object) -> str:
 class Walk:
     """State of one ``validate`` call: the issues found and the enclosing Bundle's fullUrls."""
 
-    __slots__ = ("bundle_urls", "element", "issues", "rtypes", "types")
+    __slots__ = ("bundle_urls", "element", "issues", "root", "rtypes", "types")
 
     def __init__(self, model: Model) -> None:
         self.issues: list[ValidationIssue] = []
@@ -58,6 +58,7 @@ class Walk:
         self.rtypes = model.resource_types
         self.element = model.types["Element"]
         self.bundle_urls: dict[str, str] | None = None
+        self.root: dict[Any, Any] = {}  # the resource that holds the current `contained`
 
     def add(self, severity: str, code: str, location: str, message: str) -> None:
         """Record one issue (stops the walk when there are too many)."""
@@ -78,12 +79,14 @@ class Walk:
         if rt not in self.rtypes:
             self.add("error", "not-supported", path or "Resource", "unknown R4 resourceType")
             return
-        saved = self.bundle_urls
+        saved, saved_root = self.bundle_urls, self.root
         path = path or rt
         if rt == "Bundle":
             self.bundle_urls = _bundle_urls(res, self.rtypes)
+        if not contained:
+            self.root = res
         self.obj(res, self.types[rt], path, depth)
-        self.bundle_urls = saved
+        self.bundle_urls, self.root = saved, saved_root
         if rt == "Bundle":
             bundle_types = self.types["Bundle"].elems["type"].codes
             for location, message in bundle_findings(res, path, bundle_types):
@@ -322,7 +325,9 @@ class Walk:
     def reference(self, value: dict[Any, Any], targets: frozenset[str] | None, path: str) -> None:
         """Check a Reference's literal reference and ``type`` against the allowed targets."""
         ref = value.get("reference")
-        if type(ref) is str and ref:
+        if type(ref) is str and ref.startswith("#"):
+            self.local_reference(ref, targets, path)
+        elif type(ref) is str and ref:
             result = referenced_type(ref, self.rtypes, self.bundle_urls)
             if result.error is not None:
                 self.add("error", "value", f"{path}.reference", result.error)
@@ -334,6 +339,25 @@ class Walk:
         if (type(rtype) is str and targets is not None and rtype in self.rtypes
                 and rtype not in targets):
             self.add("error", "invalid", f"{path}.type", _target_message(rtype, targets))
+
+
+    def local_reference(self, ref: str, targets: frozenset[str] | None, path: str) -> None:
+        """``#id`` must name a resource in the root's ``contained`` (ref-1); ``#`` the root."""
+        found: str | None = None
+        if ref == "#":
+            found = self.root.get("resourceType")
+        else:
+            contained = self.root.get("contained")
+            if type(contained) is list:
+                for c in contained:
+                    if type(c) is dict and c.get("id") == ref[1:]:
+                        found = c.get("resourceType")
+                        break
+        if type(found) is not str:
+            self.add("error", "invariant", f"{path}.reference",
+                     "local reference does not match a contained resource (ref-1)")
+        elif targets is not None and found in self.rtypes and found not in targets:
+            self.add("error", "invalid", f"{path}.reference", _target_message(found, targets))
 
 
 def _target_message(found: str, targets: frozenset[str]) -> str:
