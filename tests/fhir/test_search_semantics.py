@@ -120,3 +120,25 @@ def test_composite_chain_has_include_sort(store: FhirStore, data: Any) -> None:
     assert [m.res_id for m in res.matches] == ["p2", "p1", "p3"]
     res = store.search_engine.search("Patient", [("_summary", "count")])
     assert res.total == 3 and res.matches == []
+
+
+def test_two_level_chain_and_include_iterate(store: FhirStore) -> None:
+    with store.writing() as tx:
+        tx.update("Organization", "org1", {"resourceType": "Organization", "id": "org1",
+                                           "name": "West Lake Hospital"})
+        tx.update("Patient", "q1", {"resourceType": "Patient", "id": "q1",
+                                    "managingOrganization": {"reference": "Organization/org1"}})
+        tx.update("Patient", "q2", {"resourceType": "Patient", "id": "q2"})
+        for i, subj in enumerate(("q1", "q2")):
+            tx.update("Encounter", f"e{i}", {"resourceType": "Encounter", "id": f"e{i}",
+                                             "status": "finished", "class": {"code": "AMB"},
+                                             "subject": {"reference": f"Patient/{subj}"}})
+    assert ids(store, "Encounter", ("subject:Patient.organization.name", "west")) == {"e0"}
+    assert ids(store, "Encounter", ("subject:Patient.organization.name", "east")) == set()
+    res = store.search_engine.search("Encounter", [
+        ("_id", "e0"), ("_include", "Encounter:subject"),
+        ("_include:iterate", "Patient:organization")])
+    assert {s.res_id for s in res.included} == {"q1", "org1"}
+    res = store.search_engine.search("Encounter", [
+        ("_id", "e0"), ("_include", "Encounter:subject"), ("_include", "Patient:organization")])
+    assert {s.res_id for s in res.included} == {"q1"}  # without :iterate, one level only
