@@ -1,11 +1,13 @@
 """The ledger store on SQLite or PostgreSQL (SQLAlchemy Core, component ``ledger``).
 
-Perfect nodes are keyed by one integer ``index * 64 + level`` so that every proof is a single
-``WHERE id IN (...)`` read of ``O(log n)`` rows. Each append is one transaction that also
-moves the tree head with a compare-and-set on the old size, so a crash (even ``kill -9``)
-leaves either the whole batch or none of it, and two writers can never interleave. SQLite
-connections made by this store run with ``synchronous=FULL`` so an acknowledged append also
-survives power loss, not only a process crash.
+Perfect nodes are keyed by their in-order position in the tree,
+``(index << (level + 1)) + (1 << level) - 1``, so every proof is a single ``WHERE id IN (...)``
+read of ``O(log n)`` rows, and the low-level siblings of one leaf sit next to each other on
+the same B-tree pages (one page read instead of one per level). Each append is one
+transaction that also moves the tree head with a compare-and-set on the old size, so a crash
+(even ``kill -9``) leaves either the whole batch or none of it, and two writers can never
+interleave. SQLite connections made by this store run with ``synchronous=FULL`` so an
+acknowledged append also survives power loss, not only a process crash.
 """
 
 from __future__ import annotations
@@ -103,7 +105,7 @@ MIGRATIONS = [Migration(1, "ledger entries, nodes, head, checkpoints, keys, nonc
 
 def node_id(level: int, index: int) -> int:
     """Integer key of the perfect node ``(level, index)``."""
-    return index * 64 + level
+    return (index << (level + 1)) + (1 << level) - 1
 
 
 def _full_sync(dbapi_conn: Any, _record: Any) -> None:
@@ -165,7 +167,7 @@ class SqlStore:
                 )
             if nodes:
                 conn.exec_driver_sql(
-                    self._insert_nodes, [(ix * 64 + lv, h) for lv, ix, h in nodes]
+                    self._insert_nodes, [(node_id(lv, ix), h) for lv, ix, h in nodes]
                 )
 
     @staticmethod
@@ -181,7 +183,7 @@ class SqlStore:
             with cur.copy("COPY ledger_nodes (id, hash) FROM STDIN (FORMAT BINARY)") as cp:
                 cp.set_types(["int8", "bytea"])
                 for lv, ix, h in nodes:
-                    cp.write_row((ix * 64 + lv, h))
+                    cp.write_row((node_id(lv, ix), h))
 
     def get_entries(self, start: int, end: int) -> list[bytes]:
         with self.engine.connect() as conn:
@@ -199,7 +201,7 @@ class SqlStore:
         for c in coords:
             h = cache.get(c)
             if h is None:
-                missing[c[1] * 64 + c[0]] = c
+                missing[node_id(c[0], c[1])] = c
             else:
                 out[c] = h
         if missing:
