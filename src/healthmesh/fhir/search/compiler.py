@@ -23,18 +23,24 @@ literal reference string (identifier only, ``urn:uuid:``) resolve to nothing.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from healthmesh.fhir.search.fhirpath import Node, Unsupported, parse, split_union
 from healthmesh.fhir.search.model import RESOURCE_TYPES, children, is_a
+from healthmesh.fhir.search.operations import (
+    EMPTY_ON_EMPTY,
+    Closure,
+    Item,
+    Items,
+    function,
+    literal_type,
+    operator,
+    reference_type,
+    type_op,
+)
 
-Item = tuple[Any, str | None]
-Items = list[Item]
-Closure = Callable[[Items, dict[str, Any]], Items]
+__all__ = ["Closure", "Item", "Items", "compile_expression", "evaluate", "reference_type"]
 
-_TRUE: Items = [(True, "boolean")]
-_FALSE: Items = [(False, "boolean")]
 _TYPE_FILTERS = RESOURCE_TYPES | {"Resource", "DomainResource"}
 
 
@@ -107,7 +113,7 @@ def _first_member(node: Node) -> tuple[str, str | None] | None:
     if kind != "dot":
         return None
     target, invoked = node[1], node[2]
-    if invoked[0] == "func" and invoked[1] not in _EMPTY_ON_EMPTY:
+    if invoked[0] == "func" and invoked[1] not in EMPTY_ON_EMPTY:
         return None
     if target[0] == "member" and target[1] in _TYPE_FILTERS:
         return (invoked[1], None) if invoked[0] == "member" else None
@@ -125,24 +131,6 @@ def _first_member(node: Node) -> tuple[str, str | None] | None:
 def evaluate(fn: Closure, resource: dict[str, Any]) -> Items:
     """Run a compiled closure on a resource (the focus is the resource itself)."""
     return fn([(resource, resource.get("resourceType"))], resource)
-
-
-def reference_type(ref: dict[str, Any], root: dict[str, Any]) -> str | None:
-    """The resource type a Reference points to, read statically (see module docstring)."""
-    text = ref.get("reference")
-    if not isinstance(text, str) or not text:
-        return None
-    if text.startswith("#"):
-        for res in root.get("contained") or ():
-            if isinstance(res, dict) and res.get("id") == text[1:]:
-                return res.get("resourceType")
-        return None
-    parts = text.split("/")
-    if len(parts) >= 4 and parts[-2] == "_history":
-        parts = parts[:-2]
-    if len(parts) >= 2 and parts[-2] in RESOURCE_TYPES:
-        return parts[-2]
-    return None
 
 
 def _path(names: tuple[str, ...], narrow: str | None = None) -> Closure:
@@ -208,9 +196,6 @@ def _chain(first: Closure, second: Closure, empty_in_empty_out: bool) -> Closure
     return step
 
 
-_EMPTY_ON_EMPTY = {"where", "as", "ofType", "is", "first", "last", "tail", "extension", "resolve"}
-
-
 def _identity(items: Items, root: dict[str, Any]) -> Items:
     return items
 
@@ -239,7 +224,7 @@ def _compile(node: Node, at_start: bool = False, root_type: str | None = None) -
         return _chain(inner, _compile(node[2]), True)
     if kind == "type" and node[1] == "as" and _is_member_chain(node[2]):
         inner = _members(node[2], at_start, root_type, node[3])
-        return _type_op("as", node[3], inner)
+        return type_op("as", node[3], inner)
     return _compile_other(node, at_start, root_type)
 
 
@@ -285,10 +270,10 @@ def _compile_other(node: Node, at_start: bool, root_type: str | None) -> Closure
         target, invoked = node[1], node[2]
         if _ends_in_resolve(target) and invoked[1] not in ("is", "as", "ofType", "exists"):
             raise Unsupported("function after resolve()")
-        short = invoked[1] in _EMPTY_ON_EMPTY
+        short = invoked[1] in EMPTY_ON_EMPTY
         return _chain(_compile(target, at_start, root_type), _compile(invoked), short)
     if kind == "func":
-        return _function(node[1], node[2])
+        return function(node[1], node[2], _compile)
     if kind == "this":
         return lambda items, root: items
     if kind == "var":
@@ -296,7 +281,7 @@ def _compile_other(node: Node, at_start: bool, root_type: str | None) -> Closure
             raise Unsupported(f"variable %{node[1]}")
         return lambda items, root: [(root, root.get("resourceType"))]
     if kind == "lit":
-        lit: Items = [(node[1], _literal_type(node[1]))]
+        lit: Items = [(node[1], literal_type(node[1]))]
         return lambda items, root: lit
     if kind == "index":
         if node[2][0] != "lit" or type(node[2][1]) is not int:
@@ -306,154 +291,13 @@ def _compile_other(node: Node, at_start: bool, root_type: str | None) -> Closure
         return lambda items, root: target_fn(items, root)[pos : pos + 1]
     if kind == "type":
         inner = _compile(node[2], at_start, root_type)
-        return _type_op(node[1], node[3], inner)
+        return type_op(node[1], node[3], inner)
     if kind == "op":
         left = _compile(node[2], at_start, root_type)
-        return _operator(node[1], left, _compile(node[3], at_start, root_type))
+        return operator(node[1], left, _compile(node[3], at_start, root_type))
     raise Unsupported(f"node {kind}")
 
 
 def _ends_in_resolve(node: Node) -> bool:
     last = node[2] if node[0] == "dot" else node
     return bool(last[0] == "func" and last[1] == "resolve")
-
-
-def _literal_type(value: object) -> str:
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "decimal"
-    return "string"
-
-
-def _type_op(op: str, type_name: str, inner: Closure) -> Closure:
-    if op == "as":
-
-        def as_(items: Items, root: dict[str, Any]) -> Items:
-            return [it for it in inner(items, root) if is_a(it[1], type_name)]
-
-        return as_
-
-    def is_(items: Items, root: dict[str, Any]) -> Items:
-        got = inner(items, root)
-        if not got:
-            return []
-        return _TRUE if is_a(got[0][1], type_name) else _FALSE
-
-    return is_
-
-
-def _truth(items: Items) -> bool | None:
-    if not items:
-        return None
-    value = items[0][0]
-    return value if isinstance(value, bool) else True
-
-
-def _operator(op: str, left: Closure, right: Closure) -> Closure:
-    if op == "|":
-        return lambda items, root: left(items, root) + right(items, root)
-    if op in ("=", "!="):
-        want = op == "="
-
-        def equals(items: Items, root: dict[str, Any]) -> Items:
-            lv, rv = left(items, root), right(items, root)
-            if not lv or not rv:
-                return []
-            same = [v for v, _ in lv] == [v for v, _ in rv]
-            return _TRUE if same == want else _FALSE
-
-        return equals
-    if op in ("and", "or", "xor", "implies"):
-
-        def logic(items: Items, root: dict[str, Any]) -> Items:
-            a, b = _truth(left(items, root)), _truth(right(items, root))
-            result = _three_valued(op, a, b)
-            return [] if result is None else (_TRUE if result else _FALSE)
-
-        return logic
-    raise Unsupported(f"operator {op}")
-
-
-def _three_valued(op: str, a: bool | None, b: bool | None) -> bool | None:
-    if op == "and":
-        if a is False or b is False:
-            return False
-        return None if a is None or b is None else True
-    if op == "or":
-        if a is True or b is True:
-            return True
-        return None if a is None or b is None else False
-    if op == "implies":
-        if a is False or b is True:
-            return True
-        return None if a is None or b is None else False
-    return None if a is None or b is None else a != b  # xor
-
-
-def _function(name: str, args: tuple[Node, ...]) -> Closure:
-    if name in ("as", "ofType", "is"):
-        if len(args) != 1 or args[0][0] != "typename":
-            raise Unsupported(f"{name}() needs a type")
-        return _type_op("is" if name == "is" else "as", args[0][1], lambda items, root: items)
-    if name == "where":
-        if len(args) != 1:
-            raise Unsupported("where() arity")
-        cond = _compile(args[0])
-        return lambda items, root: [it for it in items if _truth(cond([it], root)) is True]
-    if name == "exists":
-        if not args:
-            return lambda items, root: _TRUE if items else _FALSE
-        cond = _compile(args[0])
-        return lambda items, root: (
-            _TRUE if any(_truth(cond([it], root)) is True for it in items) else _FALSE
-        )
-    if args and name not in ("extension",):
-        raise Unsupported(f"{name}() with arguments")
-    if name == "extension":
-        return _extension(args)
-    simple: dict[str, Closure] = {
-        "empty": lambda items, root: _FALSE if items else _TRUE,
-        "first": lambda items, root: items[:1],
-        "last": lambda items, root: items[-1:],
-        "tail": lambda items, root: items[1:],
-        "count": lambda items, root: [(len(items), "integer")],
-        "not": lambda items, root: (
-            [] if _truth(items) is None else (_FALSE if _truth(items) else _TRUE)
-        ),
-        "resolve": _resolve,
-    }
-    if name not in simple:
-        raise Unsupported(f"function {name}()")
-    return simple[name]
-
-
-def _extension(args: tuple[Node, ...]) -> Closure:
-    if len(args) != 1 or args[0][0] != "lit" or not isinstance(args[0][1], str):
-        raise Unsupported("extension() needs a literal url")
-    url = args[0][1]
-
-    def ext(items: Items, root: dict[str, Any]) -> Items:
-        out: Items = []
-        for value, _ in items:
-            if type(value) is dict:
-                for e in value.get("extension") or ():
-                    if type(e) is dict and e.get("url") == url:
-                        out.append((e, "Extension"))
-        return out
-
-    return ext
-
-
-def _resolve(items: Items, root: dict[str, Any]) -> Items:
-    out: Items = []
-    for value, vtype in items:
-        if type(value) is dict and vtype in ("Reference", None):
-            rtype = reference_type(value, root)
-            if rtype is not None:
-                out.append(({"resourceType": rtype}, rtype))
-        elif type(value) is dict and "resourceType" in value:
-            out.append((value, value["resourceType"]))
-    return out
