@@ -3,8 +3,9 @@
 A :class:`Walk` visits every property once, looks it up in the :class:`~._model.TypeDef` of
 its parent, and checks JSON shape (array vs single, object vs primitive), primitive formats,
 required codes, minimum cardinality, choice groups, primitive extensions (``_name``),
-extension shape (ext-1) and reference targets. Locations are built only for complex children
-and for problems, to keep the common (valid) path cheap.
+extension shape (ext-1), reference targets (literal, Bundle ``urn:uuid``, local ``#id``:
+ref-1) and the invariants of :mod:`._invariants`. Locations are built only for complex
+children and for problems, to keep the common (valid) path cheap.
 """
 
 from __future__ import annotations
