@@ -196,7 +196,9 @@ class MasterPatientIndex:
         scores = dice_pairs(as_words(mine), as_words(theirs), np.zeros_like(idx), idx)
         best: dict[str, float] = {}
         for r, s in zip(usable, scores.tolist(), strict=True):
-            bonus = self.thresholds.id_bonus if enc.id_token and r[2] == enc.id_token else 0.0
+            bonus = 0.0
+            if enc.id_token and r[2]:  # both validated: agreement or conflict
+                bonus = self.thresholds.id_bonus * (1.0 if r[2] == enc.id_token else -1.0)
             best[r[0]] = max(best.get(r[0], -1.0), float(s) + bonus)
         return sorted((Candidate(e, s) for e, s in best.items()), key=lambda c: -c.score)
 

@@ -55,7 +55,7 @@ def candidate_pairs(
     keys: list[NDArray[np.int64]] = []
     width = np.int64(max(tokens_b.shape[0], 1))
     for j in range(tokens_a.shape[1]):
-        ia, ib = _rule_pairs(tokens_a[:, j], tokens_b[:, j], max_block)
+        ia, ib = rule_pairs(tokens_a[:, j], tokens_b[:, j], max_block)
         keys.append(ia * width + ib)
     if not keys:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
@@ -63,9 +63,10 @@ def candidate_pairs(
     return flat // width, flat % width
 
 
-def _rule_pairs(
-    ta: NDArray[np.uint64], tb: NDArray[np.uint64], max_block: int
+def rule_pairs(
+    ta: NDArray[np.uint64], tb: NDArray[np.uint64], max_block: int = 1_000_000
 ) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """Pairs (index a, index b) with equal non-missing tokens under one rule."""
     va, vb = np.flatnonzero(ta != MISSING), np.flatnonzero(tb != MISSING)
     oa, ob = va[np.argsort(ta[va], kind="stable")], vb[np.argsort(tb[vb], kind="stable")]
     sa, sb = ta[oa], tb[ob]

@@ -95,6 +95,7 @@ class BloomEncoder:
     secret: bytes
     schema: EncodingSchema
     _cache: dict[tuple[str, str], NDArray[np.int64]] = field(default_factory=dict, repr=False)
+    _value_cache: dict[tuple[str, str], NDArray[np.int64]] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         if len(self.secret) < 16:
@@ -128,15 +129,27 @@ class BloomEncoder:
             self._cache[key] = arr
         return arr
 
+    def field_positions(self, fenc: FieldEncoding, value: str) -> NDArray[np.int64]:
+        """Bit positions set by one field value (cached per value: names and dates repeat)."""
+        key = (fenc.name, value)
+        hit = self._value_cache.get(key)
+        if hit is not None:
+            return hit
+        arr = np.concatenate(
+            [self._positions(fenc, token) for token in TOKENIZERS[fenc.tokenizer](value)]
+        )
+        if len(self._value_cache) >= 500_000:
+            self._value_cache.clear()
+        self._value_cache[key] = arr
+        return arr
+
     def positions(self, record: Mapping[str, str | None]) -> NDArray[np.int64]:
         """Bit positions (before balancing) set by one record; missing fields add nothing."""
-        parts: list[NDArray[np.int64]] = []
-        for fenc in self.schema.fields:
-            value = record.get(fenc.name)
-            if not value:
-                continue
-            for token in TOKENIZERS[fenc.tokenizer](value):
-                parts.append(self._positions(fenc, token))
+        parts = [
+            self.field_positions(fenc, value)
+            for fenc in self.schema.fields
+            if (value := record.get(fenc.name))
+        ]
         return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
 
     def encode_many(

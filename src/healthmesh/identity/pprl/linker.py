@@ -1,7 +1,8 @@
 """The hub-side PPRL linker: encodings in, links out; it never sees plaintext.
 
 Candidates come from keyed blocking tokens (or all pairs for small tables), are scored by
-Dice on the CLKs plus a bonus when both keyed identity tokens exist and agree, thresholded
+Dice on the CLKs plus a bonus when both keyed identity tokens exist and agree (a penalty of
+the same size when both exist and differ: both passed the check digit), thresholded
 without labels (:mod:`.threshold`) and resolved one-to-one, best first.
 """
 
@@ -13,7 +14,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from healthmesh.identity.engine.clustering import greedy_one_to_one
-from healthmesh.identity.pprl.blocking import candidate_pairs
+from healthmesh.identity.pprl.blocking import rule_pairs
 from healthmesh.identity.pprl.encode import EncodedTable
 from healthmesh.identity.pprl.similarity import as_words, dice_all_pairs, dice_pairs, popcounts
 from healthmesh.identity.pprl.threshold import ThresholdEstimate, estimate_threshold
@@ -47,44 +48,67 @@ def score_candidates(
     floor: float = 0.6,
     id_bonus: float = 0.2,
     chunk: int = 4_000_000,
+    top_k: int = 5,
 ) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float32], int]:
     """Candidate pairs with score >= ``floor``: all pairs when small or unblocked, else blocked.
 
-    Returns (left, right, score, number of candidates compared).
+    Blocked scoring streams rule by rule and keeps the ``top_k`` best candidates per left
+    record, so memory follows the table sizes, not the number of candidate pairs.
+    Returns (left, right, score, number of comparisons made).
     """
     wa, wb = as_words(a.clks), as_words(b.clks)
     blocked = a.blocking.shape[1] > 0 and (len(a) * len(b) > ALL_PAIRS_LIMIT or a.id_tokens.any())
     if not blocked:
         ia, ib, dice = dice_all_pairs(wa, wb, floor)
-        n_cand = len(a) * len(b)
-    else:
-        ta = np.column_stack([a.blocking, a.id_tokens])
-        tb = np.column_stack([b.blocking, b.id_tokens])
-        ia_all, ib_all = candidate_pairs(ta, tb)
-        n_cand = int(ia_all.shape[0])
-        ca, cb = popcounts(wa), popcounts(wb)
-        keep_a, keep_b, keep_s = [], [], []
-        for s in range(0, n_cand, chunk):
-            sa, sb = ia_all[s : s + chunk], ib_all[s : s + chunk]
-            d = dice_pairs(wa, wb, sa, sb, counts_a=ca, counts_b=cb)
-            d = d + _bonus(a, b, sa, sb, id_bonus)
+        dice = (dice + _bonus(a, b, ia, ib, id_bonus)).astype(np.float32)
+        return ia, ib, dice, len(a) * len(b)
+    ta = np.column_stack([a.blocking, a.id_tokens])
+    tb = np.column_stack([b.blocking, b.id_tokens])
+    ca, cb = popcounts(wa), popcounts(wb)
+    kept = (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float32))
+    n_cand = 0
+    for rule in range(ta.shape[1]):
+        ra, rb = rule_pairs(ta[:, rule], tb[:, rule])
+        n_cand += int(ra.shape[0])
+        for s in range(0, ra.shape[0], chunk):
+            sa, sb = ra[s : s + chunk], rb[s : s + chunk]
+            d = dice_pairs(wa, wb, sa, sb, counts_a=ca, counts_b=cb) + _bonus(
+                a, b, sa, sb, id_bonus
+            )
             m = d >= floor
-            keep_a.append(sa[m])
-            keep_b.append(sb[m])
-            keep_s.append(d[m])
-        ia = np.concatenate(keep_a) if keep_a else np.zeros(0, np.int64)
-        ib = np.concatenate(keep_b) if keep_b else np.zeros(0, np.int64)
-        dice = np.concatenate(keep_s) if keep_s else np.zeros(0, np.float32)
-        return ia, ib, dice.astype(np.float32), n_cand
-    return ia, ib, (dice + _bonus(a, b, ia, ib, id_bonus)).astype(np.float32), n_cand
+            kept = _top_k(
+                np.concatenate([kept[0], sa[m]]),
+                np.concatenate([kept[1], sb[m]]),
+                np.concatenate([kept[2], d[m].astype(np.float32)]),
+                top_k,
+                len(b),
+            )
+    return kept[0], kept[1], kept[2], n_cand
+
+
+def _top_k(
+    ia: NDArray[np.int64], ib: NDArray[np.int64], score: NDArray[np.float32], k: int, nb: int
+) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float32]]:
+    """Drop duplicate pairs and keep the ``k`` best-scored pairs of each left record."""
+    _, first = np.unique(ia * max(nb, 1) + ib, return_index=True)
+    ia, ib, score = ia[first], ib[first], score[first]
+    by_score = np.argsort(-score, kind="stable")
+    order = by_score[np.argsort(ia[by_score], kind="stable")]
+    ia, ib, score = ia[order], ib[order], score[order]
+    starts = np.r_[0, np.flatnonzero(np.diff(ia)) + 1] if ia.size else np.zeros(0, np.int64)
+    rank = np.arange(ia.size) - np.repeat(starts, np.diff(np.r_[starts, ia.size]))
+    keep = rank < k
+    return ia[keep], ib[keep], score[keep]
 
 
 def _bonus(
     a: EncodedTable, b: EncodedTable, ia: NDArray[np.int64], ib: NDArray[np.int64], id_bonus: float
 ) -> NDArray[np.float32]:
     ta, tb = a.id_tokens[ia], b.id_tokens[ib]
-    agree = (ta != 0) & (ta == tb)
-    return np.where(agree, np.float32(id_bonus), np.float32(0.0)).astype(np.float32)
+    both = (ta != 0) & (tb != 0)
+    # two *validated* numbers that differ are strong evidence against a match
+    out = np.where(both, np.where(ta == tb, np.float32(id_bonus), np.float32(-id_bonus)), 0.0)
+    return out.astype(np.float32)
 
 
 def link_encoded(

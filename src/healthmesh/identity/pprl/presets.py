@@ -44,9 +44,9 @@ def chinese_schema() -> EncodingSchema:
     """CLK schema for standardised Chinese records (pinyin names, dates, divisions, phone)."""
     return EncodingSchema(
         [
-            FieldEncoding("surname", "bigram", 15, "name"),
-            FieldEncoding("given", "bigram", 15, "name"),
-            FieldEncoding("birth_date", "date", 10),
+            FieldEncoding("surname", "bigram", 10, "name"),
+            FieldEncoding("given", "bigram", 10, "name"),
+            FieldEncoding("birth_date", "date", 20),
             FieldEncoding("sex", "whole", 6),
             FieldEncoding("county", "whole", 8),
             FieldEncoding("city", "whole", 4),
