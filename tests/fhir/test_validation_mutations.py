@@ -289,6 +289,8 @@ CASES: list[tuple[str, str, dict[str, Any], set[tuple[str, str]]]] = [
      {("Patient.managingOrganization.reference", "value")}),
     ("ref-unknown-type", "patient", {"managingOrganization.reference": "Organisation/o1"},
      {("Patient.managingOrganization.reference", "value")}),
+    ("ref-type-disagrees", "observation", {"subject.type": "Group"},
+     {("Observation.subject.type", "invalid")}),
     ("ref-1-no-contained", "patient", {"managingOrganization.reference": "#nope"},
      {("Patient.managingOrganization.reference", "invariant")}),
     ("local-ref-wrong-type", "patient", {"link[0].other.reference": "#o2"},
@@ -393,6 +395,7 @@ def test_valid_variants_are_accepted() -> None:
         ("patient", {"gender": DELETE, "_gender": {"id": "x"}}),
         ("patient", {"name[0].family": "王", "name[0].text": "王小明\n"}),  # Chinese, trailing LF
         ("patient", {"managingOrganization.reference": "#o2"}),
+        ("observation", {"subject.type": "Patient"}),
         ("patient", {"contained[1]": {"resourceType": "Basic", "code": {"text": "c"},
                                       "subject": {"reference": "#"}}}),
         ("patient", {"managingOrganization.reference": "http://x.org/fhir/Organization/9"}),

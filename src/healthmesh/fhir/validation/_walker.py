@@ -324,23 +324,28 @@ class Walk:
 
     # -- references ---------------------------------------------------------------------
     def reference(self, value: dict[Any, Any], targets: frozenset[str] | None, path: str) -> None:
-        """Check a Reference's literal reference and ``type`` against the allowed targets."""
+        """Check a Reference's literal reference and ``type`` against the allowed targets.
+
+        ``type`` must also agree with the type of a literal FHIR reference, when both are given.
+        """
         ref = value.get("reference")
+        literal: str | None = None
         if type(ref) is str and ref.startswith("#"):
             self.local_reference(ref, targets, path)
         elif type(ref) is str and ref:
             result = referenced_type(ref, self.rtypes, self.bundle_urls)
+            literal = result.type_name
             if result.error is not None:
                 self.add("error", "value", f"{path}.reference", result.error)
-            elif (targets is not None and result.type_name is not None
-                  and result.type_name not in targets):
-                self.add("error", "invalid", f"{path}.reference",
-                         _target_message(result.type_name, targets))
+            elif targets is not None and literal is not None and literal not in targets:
+                self.add("error", "invalid", f"{path}.reference", _target_message(literal, targets))
         rtype = value.get("type")
-        if (type(rtype) is str and targets is not None and rtype in self.rtypes
-                and rtype not in targets):
-            self.add("error", "invalid", f"{path}.type", _target_message(rtype, targets))
-
+        if type(rtype) is str and rtype in self.rtypes:
+            if targets is not None and rtype not in targets:
+                self.add("error", "invalid", f"{path}.type", _target_message(rtype, targets))
+            elif literal is not None and literal != rtype:
+                self.add("error", "invalid", f"{path}.type",
+                         f"type disagrees with the reference, which points to a {literal}")
 
     def local_reference(self, ref: str, targets: frozenset[str] | None, path: str) -> None:
         """``#id`` must name a resource in the root's ``contained`` (ref-1); ``#`` the root."""
