@@ -14,7 +14,6 @@ from fhirclient.models.fhirabstractbase import FHIRValidationError
 import healthmesh.access.audit
 from healthmesh.access import AccessContext, ScopeSet, audit_digest, build_audit_event
 from healthmesh.access.audit import outcome_for_status, redact_query
-from healthmesh.access.trail import AuditTrail
 
 WHEN = datetime(2026, 11, 28, 9, 30, 15, 123000, tzinfo=UTC)
 CTX = AccessContext(
@@ -276,38 +275,3 @@ def test_outcome_for_status() -> None:
         "8",
         "8",
     ]
-
-
-class _Ledger:
-    def __init__(self, fail: bool = False) -> None:
-        self.digests: list[str] = []
-        self.fail = fail
-
-    def record(self, event: dict) -> None:
-        if self.fail:
-            raise RuntimeError("ledger down")
-        self.digests.append(audit_digest(event))
-
-
-def test_audit_trail_stores_then_forwards_to_sinks(caplog) -> None:
-    stored: dict[str, dict] = {}
-
-    def store(event: dict) -> str:
-        assert "id" not in event
-        stored[str(len(stored) + 1)] = dict(event)
-        return str(len(stored))
-
-    ledger = _Ledger()
-    trail = AuditTrail(store, source_site="node-a", sinks=[ledger], clock=lambda: WHEN)
-    ev = trail.record(CTX, action="R", subtype="read", outcome="0", entities=["Patient/7"])
-    check_r4_audit_event(ev)
-    assert ev["id"] == "1"
-    assert stored["1"]["entity"][0]["what"]["reference"] == "Patient/7"
-    assert ledger.digests == [audit_digest(ev)]
-    trail.add_sink(_Ledger(fail=True))
-    trail.record(None, action="R", subtype="read", outcome="4")  # a failing sink is logged
-    assert "audit sink _Ledger failed" in caplog.text
-    assert len(ledger.digests) == 2
-    trail.strict = True
-    with pytest.raises(RuntimeError):
-        trail.record(None, action="R", subtype="read", outcome="4")

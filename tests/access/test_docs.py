@@ -49,3 +49,17 @@ def test_docstring_examples_run(name) -> None:
 def test_every_module_has_a_docstring() -> None:
     for name in MODULES:
         assert (importlib.import_module(name).__doc__ or "").strip(), name
+
+
+def test_public_face_is_pure() -> None:
+    """``import healthmesh.access`` loads neither the web framework nor the database layer."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, healthmesh.access as a; "
+        "bad = [m for m in ('fastapi', 'starlette', 'sqlalchemy') if m in sys.modules]; "
+        "print(','.join(bad))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""

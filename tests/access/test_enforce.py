@@ -24,7 +24,7 @@ def test_require() -> None:
         with pytest.raises(InsufficientScope) as info:
             require(CTX, rtype, interaction)
         assert info.value.status == 403
-        assert "insufficient_scope" in info.value.www_authenticate
+        assert "insufficient_scope" in info.value.www_authenticate()
 
 
 def test_patient_scopes_need_a_launch_patient() -> None:

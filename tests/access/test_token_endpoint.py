@@ -14,11 +14,11 @@ from fastapi.responses import JSONResponse
 
 from healthmesh.access import (
     AccessContext,
-    ClientRegistry,
     InsufficientScope,
     ScopeSet,
     SigningKey,
 )
+from healthmesh.access.clients import ClientRegistry
 from healthmesh.access.jwks import JwksFetcher
 from healthmesh.access.router import bearer_dependency, create_auth_router
 from healthmesh.access.tokens import TokenService
@@ -64,8 +64,9 @@ class Env:
         @app.exception_handler(HealthmeshError)
         def _translate(request: Request, exc: HealthmeshError) -> JSONResponse:
             headers = {}
-            if getattr(exc, "www_authenticate", None):
-                headers["WWW-Authenticate"] = exc.www_authenticate
+            www = getattr(exc, "www_authenticate", None)
+            if callable(www):
+                headers["WWW-Authenticate"] = www()
             return JSONResponse(
                 {"code": exc.code, "message": exc.message}, status_code=exc.status, headers=headers
             )

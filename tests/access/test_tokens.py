@@ -68,7 +68,7 @@ def test_expired_token_refused(key) -> None:
         TokenService(key, issuer=ISS, audience=AUD).verify(token)
     assert isinstance(info.value, Unauthorized)
     assert info.value.status == 401
-    assert 'error="invalid_token"' in info.value.www_authenticate
+    assert 'error="invalid_token"' in info.value.www_authenticate()
 
 
 def test_not_yet_valid_token_refused(key) -> None:

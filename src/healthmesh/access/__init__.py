@@ -1,12 +1,13 @@
 """Access control of a node: SMART v2 scopes, OAuth2 clients and tokens (SMART Backend
 Services), purpose of use, and the AuditEvent of every interaction.
 
-The public face is re-exported here; the HTTP parts live in :mod:`healthmesh.access.router`
-so that importing scopes or audit does not import the web framework.
+The pure public face is re-exported here (no web framework, no database). The stateful
+parts are imported from their modules: :mod:`healthmesh.access.clients` (SQLAlchemy client
+registry), :mod:`healthmesh.access.router` (FastAPI token endpoint and bearer dependency) and
+:mod:`healthmesh.access.cli` (the ``clients`` command group).
 """
 
-from healthmesh.access.audit import AuditSink, audit_digest, build_audit_event, outcome_for_status
-from healthmesh.access.clients import ClientRecord, ClientRegistry, Credentials
+from healthmesh.access.audit import audit_digest, build_audit_event, outcome_for_status
 from healthmesh.access.context import PURPOSE_OF_USE_HEADER, AccessContext, check_purpose_of_use
 from healthmesh.access.enforce import capability_security, require, visible_types
 from healthmesh.access.scopes import InvalidScope, ScopeSet, permission_for
@@ -17,16 +18,10 @@ from healthmesh.access.tokens import (
     TokenService,
     load_or_create_signing_key,
 )
-from healthmesh.access.trail import AuditTrail
 
 __all__ = [
     "PURPOSE_OF_USE_HEADER",
     "AccessContext",
-    "AuditSink",
-    "AuditTrail",
-    "ClientRecord",
-    "ClientRegistry",
-    "Credentials",
     "InsufficientScope",
     "InvalidScope",
     "InvalidToken",

@@ -48,7 +48,7 @@ def bearer_dependency(
     """A FastAPI dependency returning the caller's :class:`AccessContext`.
 
     It raises :class:`~healthmesh.access.tokens.InvalidToken` (an ``Unauthorized``; its
-    ``www_authenticate`` is the header for the 401) when the token is missing, malformed,
+    ``www_authenticate()`` gives the header for the 401) when the token is missing, malformed,
     forged, expired, for another audience or signed with a refused algorithm.
 
     ``X-Purpose-Of-Use`` (a v3-PurposeOfUse code) is validated and put on the context; a token

@@ -14,7 +14,7 @@ import hashlib
 import re
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 import rfc8785
 
@@ -22,7 +22,6 @@ from healthmesh.access.context import PURPOSE_OF_USE, PURPOSE_OF_USE_SYSTEM, Acc
 
 __all__ = [
     "RESTFUL_INTERACTIONS",
-    "AuditSink",
     "audit_digest",
     "build_audit_event",
     "outcome_for_status",
@@ -92,12 +91,6 @@ _ENTITY_TYPE = "http://terminology.hl7.org/CodeSystem/audit-entity-type"
 _ENTITY_ROLE = "http://terminology.hl7.org/CodeSystem/object-role"
 _CLIENT_SYSTEM = "urn:healthmesh:client"
 _NODE_SYSTEM = "urn:healthmesh:node"
-
-
-class AuditSink(Protocol):
-    """Receives every stored AuditEvent (e.g. the ledger, which anchors its digest)."""
-
-    def record(self, event: dict[str, Any]) -> None: ...
 
 
 def audit_digest(event: dict[str, Any]) -> str:

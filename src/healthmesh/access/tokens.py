@@ -46,15 +46,15 @@ _REQUIRED = ["iss", "aud", "sub", "scope", "jti", "iat", "nbf", "exp"]
 class InvalidToken(Unauthorized):
     """Missing, malformed, forged, expired or foreign bearer token (HTTP 401).
 
-    ``www_authenticate`` is the RFC 6750 header value the edge must send with the 401.
+    ``www_authenticate()`` gives the RFC 6750 header value the edge must send with the 401.
     """
 
     def __init__(self, message: str, *, error: str | None = "invalid_token") -> None:
         super().__init__(message)
         self.error = error
 
-    @property
     def www_authenticate(self) -> str:
+        """The ``WWW-Authenticate`` header value to send with the 401 (RFC 6750 §3)."""
         if self.error is None:  # RFC 6750 §3.1: no error code when no credentials were sent
             return 'Bearer realm="healthmesh"'
         return (
@@ -65,8 +65,8 @@ class InvalidToken(Unauthorized):
 class InsufficientScope(Forbidden):
     """A valid token whose scopes do not allow the interaction (HTTP 403)."""
 
-    @property
     def www_authenticate(self) -> str:
+        """The ``WWW-Authenticate`` header value to send with the 403 (RFC 6750 §3.1)."""
         return 'Bearer realm="healthmesh", error="insufficient_scope"'
 
 
