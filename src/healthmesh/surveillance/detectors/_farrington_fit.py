@@ -130,7 +130,8 @@ def fit_with_trend_selection(
         e0, s0 = with_t.fit.predict_link(
             x0_trend, with_t.phi if predict_with_phi else with_t.disp_summary
         )
-        fit_resp = np.maximum(np.exp(e0), _EPS)
+        with np.errstate(over="ignore"):
+            fit_resp = np.maximum(np.exp(e0), _EPS)
         se_coef = np.sqrt(with_t.fit.cov_unscaled[:, 1, 1] * with_t.disp_summary)
         with np.errstate(divide="ignore", invalid="ignore"):
             tval = with_t.fit.coef[:, 1] / se_coef

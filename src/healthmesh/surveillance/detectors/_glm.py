@@ -13,10 +13,13 @@ keeps its own iteration count: converged fits are frozen while the others go on.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
+from threadpoolctl import threadpool_limits
 
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
@@ -76,6 +79,13 @@ class GlmBatch:
         eta0 = np.einsum("bi,bi->b", x0b, self.coef)
         var = np.einsum("bi,bij,bj->b", x0b, self.cov_unscaled, x0b)
         return eta0, np.sqrt(var * dispersion)
+
+
+@contextmanager
+def single_blas_thread() -> Iterator[None]:
+    """Run batched small-matrix algebra on one BLAS thread (threads only add overhead)."""
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield
 
 
 def _dev_poisson(y: FloatArray, mu: FloatArray, wt: FloatArray) -> FloatArray:

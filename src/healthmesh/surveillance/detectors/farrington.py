@@ -18,6 +18,7 @@ import numpy.typing as npt
 from scipy.stats import norm
 
 from healthmesh.surveillance.detectors._farrington_fit import fit_with_trend_selection
+from healthmesh.surveillance.detectors._glm import single_blas_thread
 from healthmesh.surveillance.detectors._reference import classic_window
 from healthmesh.surveillance.detectors.base import (
     DetectorInputError,
@@ -87,19 +88,21 @@ class Farrington:
                 ])
                 x0 = np.concatenate([np.tile([1.0, float(rng[j])], (n_series, 1)) for j in cols])
                 y = np.concatenate([obs[:, wins[j].idx] for j in cols])
-                model = fit_with_trend_selection(
-                    x, x0, y, trend=self.trend, b=self.b, p_threshold=0.05,
-                    reweight=self.reweight, weights_threshold=1.0, overwrite_weights=False,
-                    fail_on_nonconvergence=False, predict_with_phi=True,
-                )
+                with single_blas_thread():
+                    model = fit_with_trend_selection(
+                        x, x0, y, trend=self.trend, b=self.b, p_threshold=0.05,
+                        reweight=self.reweight, weights_threshold=1.0, overwrite_weights=False,
+                        fail_on_nonconvergence=False, predict_with_phi=True,
+                    )
                 series = np.tile(np.arange(n_series), len(cols))
                 pos = np.repeat(np.asarray(cols), n_series)
                 ks = rng[pos]
                 y_now = obs[series, ks - 1]
-                mu = np.maximum(np.exp(model.eta0), _EPS)
-                upper, _prob, _score = power_threshold(
-                    mu, model.se_eta0 * mu, model.phi, z, y_now, self.powertrans
-                )
+                with np.errstate(over="ignore", invalid="ignore"):
+                    mu = np.maximum(np.exp(model.eta0), _EPS)
+                    upper, _prob, _score = power_threshold(
+                        mu, model.se_eta0 * mu, model.phi, z, y_now, self.powertrans
+                    )
                 recent = np.stack(
                     [obs[series, ks - 1 - i] for i in range(self.limit54[1])]
                 ).sum(axis=0)

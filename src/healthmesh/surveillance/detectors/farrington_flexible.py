@@ -18,6 +18,7 @@ import numpy.typing as npt
 from scipy.stats import nbinom, norm, poisson
 
 from healthmesh.surveillance.detectors._farrington_fit import fit_with_trend_selection
+from healthmesh.surveillance.detectors._glm import single_blas_thread
 from healthmesh.surveillance.detectors._quantiles import qnbinom, qpois
 from healthmesh.surveillance.detectors._reference import Window, flexible_window
 from healthmesh.surveillance.detectors.base import (
@@ -58,9 +59,9 @@ def power_threshold(
         se, expo = np.sqrt(4 / 9 * mu0 ** (1 / 3) * tau), 2 / 3
     else:
         raise DetectorInputError("powertrans must be '2/3', '1/2' or 'none'")
-    upper = (mu0**expo + z * se) ** (1 / expo)
-    prob = norm.sf(y**expo, loc=mu0**expo, scale=se)
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        upper = (mu0**expo + z * se) ** (1 / expo)
+        prob = norm.sf(y**expo, loc=mu0**expo, scale=se)
         score = (y - mu0) / (upper - mu0)
     return np.asarray(upper), np.asarray(prob), np.asarray(score)
 
@@ -150,11 +151,12 @@ class FarringtonFlexible:
         n_series, n_range = frame.observed.shape[0], rng.size
         out = {name: np.full((n_series, n_range), np.nan) for name in ("upperbound", *_EXTRAS)}
         alarm = np.zeros((n_series, n_range), dtype=np.bool_)
-        for j, win in enumerate(wins):
-            levels = tuple(np.unique(win.levels).tolist()) if win.levels is not None else ()
-            for lo in range(0, n_series, chunk):
-                self._run_group(frame, wins, rng, j, levels, out, alarm,
-                                np.arange(lo, min(n_series, lo + chunk)))
+        with single_blas_thread():
+            for j, win in enumerate(wins):
+                levels = tuple(np.unique(win.levels).tolist()) if win.levels is not None else ()
+                for lo in range(0, n_series, chunk):
+                    self._run_group(frame, wins, rng, j, levels, out, alarm,
+                                    np.arange(lo, min(n_series, lo + chunk)))
         extras = {name: out[name] for name in _EXTRAS}
         return DetectorResult(t=rng, alarm=alarm, upperbound=out["upperbound"], extras=extras)
 
@@ -208,7 +210,8 @@ class FarringtonFlexible:
         """(upper, upper-tail probability, score, expected, mu0) as R reports them."""
         z = float(norm.ppf(1 - self.alpha))
         if self.threshold_method == "delta":
-            mu = np.maximum(np.exp(eta0), _EPS)
+            with np.errstate(over="ignore"):
+                mu = np.maximum(np.exp(eta0), _EPS)
             se_resp = se_eta0 * mu
             upper, prob, score = power_threshold(mu, se_resp, phi, z, y, self.powertrans)
             with np.errstate(over="ignore"):
@@ -221,7 +224,7 @@ class FarringtonFlexible:
                 mu_q = np.exp(norm.ppf(1 - self.alpha, loc=eta0, scale=se_eta0))
         finite = np.isfinite(mu_q)
         over = phi > 1
-        with np.errstate(divide="ignore", invalid="ignore"):
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             size = mu_q / (phi - 1)
             upper = np.where(over, qnbinom(1 - self.alpha, size, 1 / phi),
                              qpois(1 - self.alpha, mu_q))
@@ -230,4 +233,5 @@ class FarringtonFlexible:
             upper = np.where(finite, upper, np.nan)
             prob = np.where(finite, prob, np.nan)
             score = (y - eta0) / (upper - eta0)
-        return upper, prob, score, np.exp(eta0), mu_q
+            expected = np.exp(eta0)
+        return upper, prob, score, expected, mu_q
