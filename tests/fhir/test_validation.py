@@ -10,6 +10,7 @@ from __future__ import annotations
 import doctest
 import gzip
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -189,3 +190,18 @@ def test_check_passes_valid_and_warning_only_resources() -> None:
 def test_docstring_examples(module: object) -> None:
     result = doctest.testmod(module, raise_on_error=False)  # type: ignore[arg-type]
     assert result.failed == 0
+
+
+def test_every_issue_code_emitted_is_documented() -> None:
+    """Each IssueType code the validator can emit is listed in docs/validation.md."""
+    src = Path(validation.__file__).parent
+    emitted: set[str] = set()
+    for path in src.glob("*.py"):
+        text = path.read_text(encoding="utf-8")
+        emitted |= set(re.findall(r'"(?:error|warning)",\s*"([a-z-]+)"', text))
+    emitted.add("invariant")  # recorded by the walker for _invariants findings
+    assert {"structure", "value", "required", "code-invalid", "invalid"} <= emitted
+    docs = (Path(__file__).parents[2] / "docs" / "validation.md").read_text(encoding="utf-8")
+    listed = docs.split("## R4, not R4B")[0]
+    missing = sorted(code for code in emitted if f"`{code}`" not in listed)
+    assert missing == []
