@@ -132,8 +132,9 @@ def outbreak_metrics(
             if not flag.any():
                 continue
             weeks = np.flatnonzero(flag)
-            start = firsts[i] if firsts[i] is not None else int(weeks[0])
-            spans = [(int(start), int(weeks[-1]), weeks)]
+            given = firsts[i]
+            start = int(weeks[0]) if given is None else int(given)
+            spans = [(start, int(weeks[-1]), weeks)]
         else:
             spans = [(s, e, np.arange(s, e + 1)) for s, e in outbreak_runs(flag)]
         for start, end, weeks in spans:
