@@ -11,6 +11,7 @@ from healthmesh.access import (
     ScopeSet,
     capability_security,
     require,
+    restricted_searches,
     visible_types,
 )
 
@@ -25,6 +26,24 @@ def test_require() -> None:
             require(CTX, rtype, interaction)
         assert info.value.status == 403
         assert "insufficient_scope" in info.value.www_authenticate()
+
+
+def test_restricted_searches() -> None:
+    ctx = AccessContext(
+        "c",
+        ScopeSet.parse(
+            "system/Patient.rs system/Observation.s?category=laboratory "
+            "system/Observation.s?category=vital-signs&status=final"
+        ),
+        "t",
+    )
+    assert restricted_searches(ctx, "Patient", "s", [("name", "x")]) == [[("name", "x")]]
+    assert restricted_searches(ctx, "Observation", "search-type", [("code", "1")]) == [
+        [("code", "1"), ("category", "laboratory")],
+        [("code", "1"), ("category", "vital-signs"), ("status", "final")],
+    ]
+    assert restricted_searches(ctx, "Observation", "read", [("_id", "9")]) == []
+    assert restricted_searches(ctx, "Condition", "s") == []
 
 
 def test_patient_scopes_need_a_launch_patient() -> None:

@@ -9,7 +9,12 @@ registry), :mod:`healthmesh.access.router` (FastAPI token endpoint and bearer de
 
 from healthmesh.access.audit import audit_digest, build_audit_event, outcome_for_status
 from healthmesh.access.context import PURPOSE_OF_USE_HEADER, AccessContext, check_purpose_of_use
-from healthmesh.access.enforce import capability_security, require, visible_types
+from healthmesh.access.enforce import (
+    capability_security,
+    require,
+    restricted_searches,
+    visible_types,
+)
 from healthmesh.access.scopes import InvalidScope, ScopeSet, permission_for
 from healthmesh.access.tokens import (
     InsufficientScope,
@@ -36,5 +41,6 @@ __all__ = [
     "outcome_for_status",
     "permission_for",
     "require",
+    "restricted_searches",
     "visible_types",
 ]

@@ -6,14 +6,14 @@ queries itself; these helpers cover the yes/no decisions and the CapabilityState
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from healthmesh.access.context import AccessContext
 from healthmesh.access.scopes import permission_for
 from healthmesh.access.tokens import InsufficientScope
 
-__all__ = ["capability_security", "require", "visible_types"]
+__all__ = ["capability_security", "require", "restricted_searches", "visible_types"]
 
 _OAUTH_URIS = "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris"
 
@@ -38,6 +38,32 @@ def require(ctx: AccessContext, resource_type: str, interaction: str) -> None:
         raise InsufficientScope(f"the token's scopes do not allow {letter} on {resource_type}")
     if ctx.scopes.compartment(resource_type, interaction) == "Patient" and ctx.patient is None:
         raise InsufficientScope("patient/ scopes need a patient launch context")
+
+
+def restricted_searches(
+    ctx: AccessContext,
+    resource_type: str,
+    interaction: str,
+    params: Sequence[tuple[str, str]] = (),
+) -> list[list[tuple[str, str]]]:
+    """The searches whose union is what ``ctx`` may see of ``params`` on ``resource_type``.
+
+    Unrestricted grant: ``[params]``. Not allowed: ``[]``. Query-restricted scopes: one
+    search per restriction map, each ``params`` plus that map's parameters (FHIR ANDs
+    repeated parameters, so a restriction can only narrow the request). To check a single
+    resource for ``read``, pass ``[("_id", id)]`` and see whether any search finds it.
+
+    >>> from healthmesh.access.scopes import ScopeSet
+    >>> ctx = AccessContext("c", ScopeSet.parse("system/Observation.rs?category=laboratory"), "t")
+    >>> restricted_searches(ctx, "Observation", "search-type", [("code", "8480-6")])
+    [[('code', '8480-6'), ('category', 'laboratory')]]
+    >>> restricted_searches(ctx, "Condition", "search-type", [])
+    []
+    """
+    restrictions = ctx.scopes.restrictions(resource_type, interaction)
+    if restrictions is None:
+        return [list(params)]
+    return [list(params) + sorted(r.items()) for r in restrictions]
 
 
 def visible_types(ctx: AccessContext, interaction: str, all_types: Iterable[str]) -> frozenset[str]:
