@@ -5,6 +5,8 @@ exceptions, because the store relies on them and each costs a handful of diction
 look-ups per Bundle or contained resource:
 
 - ``dom-2``: a contained resource SHALL NOT contain additional contained resources;
+- ``dom-3``: a contained resource SHALL be referenced from elsewhere in the resource or SHALL
+  refer to the containing resource;
 - ``dom-4``: a contained resource SHALL NOT have ``meta.versionId`` or ``meta.lastUpdated``;
 - ``dom-5``: a contained resource SHALL NOT have a security label;
 - ``bdl-1``: ``total`` only in a searchset or history Bundle;
@@ -90,4 +92,43 @@ def bundle_findings(
                 if key in seen:
                     out.append((f"{loc}.fullUrl", "fullUrl must be unique in a bundle (bdl-7)"))
                 seen.add(key)
+    return out
+
+
+def _strings(node: Any) -> set[str]:
+    """Every string value anywhere under ``node`` (iterative; bounded by the input size)."""
+    found: set[str] = set()
+    stack = [node]
+    while stack:
+        item = stack.pop()
+        kind = type(item)
+        if kind is str:
+            found.add(item)
+        elif kind is dict:
+            stack.extend(item.values())
+        elif kind is list:
+            stack.extend(item)
+    return found
+
+
+def unreferenced_contained(res: dict[str, Any], path: str) -> list[Finding]:
+    """dom-3: each contained resource is referenced as ``#id`` or itself refers to ``#``.
+
+    Any string equal to ``#id`` anywhere in the resource counts as a reference (the R4
+    expression looks at references, canonicals and uris; counting every string can only
+    accept more, never reject a valid resource).
+    """
+    contained = res.get("contained")
+    if type(contained) is not list:
+        return []
+    strings: set[str] | None = None
+    out: list[Finding] = []
+    for i, c in enumerate(contained):
+        if type(c) is not dict or type(c.get("id")) is not str:
+            continue
+        if strings is None:
+            strings = _strings(res)
+        if "#" + c["id"] not in strings and "#" not in _strings(c):
+            out.append((f"{path}.contained[{i}]", "a contained resource must be referenced from "
+                                                 "the resource or refer to it (dom-3)"))
     return out

@@ -13,7 +13,11 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from healthmesh.fhir.validation._invariants import bundle_findings, contained_findings
+from healthmesh.fhir.validation._invariants import (
+    bundle_findings,
+    contained_findings,
+    unreferenced_contained,
+)
 from healthmesh.fhir.validation._issues import ValidationIssue
 from healthmesh.fhir.validation._model import (
     CHOICE,
@@ -94,6 +98,9 @@ class Walk:
                 self.add("error", "invariant", location, message)
         if contained:
             for location, message in contained_findings(res, path):
+                self.add("error", "invariant", location, message)
+        elif "contained" in res:
+            for location, message in unreferenced_contained(res, path):
                 self.add("error", "invariant", location, message)
 
     # -- objects ------------------------------------------------------------------------
