@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from typing import Any
 
 from healthmesh.ingest.adapter import Converted, Outcome, Rejected
 from healthmesh.ingest.hl7v2.access import V2Message
@@ -16,6 +17,21 @@ from healthmesh.ingest.hl7v2.decode import DecodeError, RawMessage, decode_messa
 from healthmesh.ingest.hl7v2.messages import map_message
 
 log = logging.getLogger(__name__)
+
+
+def prune(node: Any) -> Any:
+    """Drop empty strings, lists and objects (FHIR forbids them) throughout a resource."""
+    if isinstance(node, dict):
+        out = {}
+        for k, v in node.items():
+            v = prune(v)
+            if v not in ("", [], {}, None):
+                out[k] = v
+        return out
+    if isinstance(node, list):
+        items = [prune(x) for x in node]
+        return [x for x in items if x not in ("", [], {}, None)]
+    return node
 
 
 class Hl7v2Adapter:
@@ -71,4 +87,4 @@ class Hl7v2Adapter:
             )
         if not msg.control_id:
             ctx.notes.append("MSH-10: no message control id")
-        return Converted(source, resources, ctx.notes)
+        return Converted(source, [prune(r) for r in resources], ctx.notes)

@@ -125,6 +125,7 @@ def observation(
     code = cwe(obx.rep(3))
     if code is None:
         raise MappingError("observation without an identifier", f"OBX[{n}]-3")
+    ctx.consumed.add(obx.position)
     res: dict[str, Any] = {
         "resourceType": "Observation",
         "id": deterministic_id(

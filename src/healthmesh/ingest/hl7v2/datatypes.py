@@ -45,6 +45,8 @@ class Ctx:
     facility: str
     tz: str = "+08:00"
     notes: list[str] = field(default_factory=list)
+    #: positions of segments already mapped (OBX inside report groups)
+    consumed: set[int] = field(default_factory=set)
 
 
 def dtm(value: str, loc: str, ctx: Ctx, *, date_only: bool = False) -> str | None:
@@ -147,9 +149,10 @@ def cx(rep: Rep, loc: str, ctx: Ctx) -> dict[str, Any] | None:
 
 
 def _pinyin(text: str) -> str:
+    """Hanzi -> pinyin written as one word, capitalised (GB/T 28039: "Xiaoming")."""
     from pypinyin import lazy_pinyin
 
-    return " ".join(lazy_pinyin(text)).title()
+    return "".join(lazy_pinyin(text)).capitalize()
 
 
 def xpn(rep: Rep, loc: str, ctx: Ctx) -> list[dict[str, Any]]:

@@ -35,7 +35,7 @@ _USED: dict[str, frozenset[str]] = {
     "oru": frozenset({"MSH", "PID", "PV1", "PV2", "ORC", "OBR", "OBX"}),
     "orders": frozenset({"MSH", "PID", "PV1", "PV2", "ORC", "OBR", "RXO"}),
     "pharmacy": frozenset({"MSH", "PID", "PV1", "PV2", "ORC", "RXE", "RXD", "RXO"}),
-    "vxu": frozenset({"MSH", "PID", "ORC", "RXA"}),
+    "vxu": frozenset({"MSH", "PID", "PV1", "PV2", "ORC", "RXA"}),
 }
 _QUIET = frozenset({"SFT", "NTE", "UAC"})
 
@@ -92,6 +92,8 @@ def _oru(msg: V2Message, ctx: Ctx) -> Resources:
             if seg.name != "OBX":
                 continue
             obx_n += 1
+            if not seg.v(3):
+                continue  # reported by _loose_observations
             ob = observation(seg, ctx, ref, enc_ref, parent, obx_n)
             out.append(ob)
             obs_refs.append(f"Observation/{ob['id']}")
@@ -171,6 +173,9 @@ def _pharmacy(msg: V2Message, ctx: Ctx) -> Resources:
 def _vxu(msg: V2Message, ctx: Ctx) -> Resources:
     patient, out = _subject(msg, ctx)
     ref = f"Patient/{patient['id']}"
+    enc = _encounter(msg, ctx, ref)
+    if enc:
+        out.append(enc)
     pid = msg.first("PID")
     key = patient["id"] if pid is None else patient_key(pid.reps(3)[0]) if pid.reps(3) else ""
     n = 0
@@ -200,6 +205,29 @@ HANDLERS: dict[str, Callable[[V2Message, Ctx], Resources]] = {
 }
 
 
+def _loose_observations(msg: V2Message, ctx: Ctx, out: Resources) -> None:
+    """OBX outside report groups (patient or visit observations in ADT, VXU, orders) become
+    Observations of the patient; one without OBX-3 cannot be and is noted."""
+    patient = next((r for r in out if r["resourceType"] == "Patient"), None)
+    if patient is None:
+        return
+    enc = next((r for r in out if r["resourceType"] == "Encounter"), None)
+    ref = f"Patient/{patient['id']}"
+    enc_ref = f"Encounter/{enc['id']}" if enc else None
+    parent = enc_ref or ref
+    n = 0
+    for seg in msg.segments:
+        if seg.name != "OBX":
+            continue
+        n += 1
+        if seg.position in ctx.consumed:
+            continue
+        if not seg.v(3):
+            ctx.notes.append(f"OBX[{n}]: no observation identifier (OBX-3), not mapped")
+            continue
+        out.append(observation(seg, ctx, ref, enc_ref, parent, n))
+
+
 def map_message(msg: V2Message, ctx: Ctx) -> Resources:
     """Map one parsed message to FHIR resources (deterministic ids), noting Z-segments and
     segments the map does not use.
@@ -218,8 +246,10 @@ def map_message(msg: V2Message, ctx: Ctx) -> Resources:
     zsegs = sorted({s.name for s in msg.segments if s.name.startswith("Z")})
     if zsegs:
         ctx.notes.append("Z-segments ignored: " + ", ".join(zsegs))
-    used = _USED[handler.__name__.lstrip("_").replace("merge", "adt")]
+    used = _USED[handler.__name__.lstrip("_").replace("merge", "adt")] | {"OBX"}
     unused = sorted({s.name for s in msg.segments} - used - _QUIET - set(zsegs))
     if unused:
         ctx.notes.append("segments not mapped: " + ", ".join(unused))
-    return handler(msg, ctx)
+    out = handler(msg, ctx)
+    _loose_observations(msg, ctx, out)
+    return out

@@ -68,6 +68,16 @@ def map_patient(pid: Segment, ctx: Ctx) -> dict[str, Any]:
             ident = cx(rep, f"PID-{field_no}[{i}]", ctx)
             if ident is not None and ident not in idents:
                 idents.append(ident)
+    for rep in pid.reps(20):  # driver's licence
+        if rep.c(1):
+            lic: dict[str, Any] = {
+                "value": rep.c(1),
+                "type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0203",
+                                     "code": "DL"}]},
+            }
+            if rep.c(3):
+                lic["period"] = {"end": dtm(rep.c(3), "PID-20.3", ctx, date_only=True)}
+            idents.append(lic)
     if pid.v(19):
         idents.append(
             {
@@ -150,6 +160,9 @@ def encounter_id(ctx: Ctx, pv1: Segment, patient_ref: str, msg: V2Message) -> st
     admit = pv1.v(44)
     if admit:
         return deterministic_id("Encounter", ctx.facility, patient_ref, admit, pv1.v(2))
+    if pv1.v(2) and pv1.v(2).upper() != "N" and msg.control_id:
+        ctx.notes.append("PV1-19: no visit number; Encounter keyed on the message control id")
+        return deterministic_id("Encounter", ctx.facility, patient_ref, "MSH-10", msg.control_id)
     return None
 
 
@@ -159,7 +172,7 @@ def map_encounter(
     """PV1 (+PV2) -> Encounter, or None when the visit cannot be identified (noted)."""
     enc_id = encounter_id(ctx, pv1, patient_ref, msg)
     if enc_id is None:
-        ctx.notes.append("PV1: no visit number (PV1-19) nor admit time (PV1-44): no Encounter")
+        ctx.notes.append("PV1: no visit number, admit time nor patient class: no Encounter")
         return None
     pclass = pv1.v(2).upper()
     code, display = ENCOUNTER_CLASS.get(pclass, ("", ""))

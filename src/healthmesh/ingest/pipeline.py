@@ -1,0 +1,225 @@
+"""The write side of ingestion: adapter outcomes -> the node's FHIR store and quarantine.
+
+Each converted record is written in its own transaction (all its resources or none), with
+the ids the adapter chose, so re-ingesting creates nothing new: a resource whose content is
+unchanged is skipped, a changed one becomes a new version (A08). A record the store refuses
+(validation) goes to quarantine like a rejected one. The books always balance:
+``received == converted + quarantined``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from healthmesh.errors import HealthmeshError
+from healthmesh.fhir.store import FhirStore
+from healthmesh.fhir.store.writes import WriteTx
+from healthmesh.ingest.adapter import Adapter, Converted, Outcome, Rejected
+from healthmesh.ingest.hl7v2 import Hl7v2Adapter
+from healthmesh.ingest.hl7v2.decode import split_messages
+from healthmesh.ingest.hl7v2.patient import MERGED_TAG
+from healthmesh.ingest.quarantine import QuarantineStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Summary:
+    """Counts of one ingest run; ``converted`` = created + updated + unchanged records."""
+
+    received: int = 0
+    converted: int = 0
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    quarantined: int = 0
+    resources_written: int = 0
+    notes: int = 0
+    reasons: Counter[str] = field(default_factory=Counter)
+
+    def add(self, other: Summary) -> None:
+        for name in ("received", "converted", "created", "updated", "unchanged",
+                     "quarantined", "resources_written", "notes"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.reasons.update(other.reasons)
+
+    def balanced(self) -> bool:
+        return self.received == self.converted + self.quarantined
+
+    def line(self) -> str:
+        return (
+            f"received {self.received}, converted {self.converted} (created {self.created}, "
+            f"updated {self.updated}, unchanged {self.unchanged}), "
+            f"quarantined {self.quarantined}"
+        )
+
+
+def _strip_meta(res: dict[str, Any]) -> dict[str, Any]:
+    out = dict(res)
+    meta = dict(out.pop("meta", None) or {})
+    meta.pop("versionId", None)
+    meta.pop("lastUpdated", None)
+    if meta:
+        out["meta"] = meta
+    out.pop("id", None)
+    return out
+
+
+def _is_merged(res: dict[str, Any]) -> bool:
+    tags = (res.get("meta") or {}).get("tag") or []
+    return any(t.get("code") == MERGED_TAG["code"] and t.get("system") == MERGED_TAG["system"]
+               for t in tags)
+
+
+def _union_links(new: dict[str, Any], old: dict[str, Any]) -> None:
+    links = list(new.get("link") or [])
+    for link in old.get("link") or []:
+        if link not in links:
+            links.append(link)
+    if links:
+        new["link"] = links
+
+
+class Pipeline:
+    """Writes adapter outcomes for one institution into a store, quarantining failures.
+
+    >>> from healthmesh.ingest.hl7v2 import Hl7v2Adapter
+    >>> p = Pipeline(FhirStore(":memory:"), QuarantineStore(":memory:"), "H1")
+    >>> msg = b"MSH|^~\\\\&|HIS|H1|||20240101||ADT^A04|1|P|2.5\\rPID|1||M1^^^H1^MR||Li^Lei\\r"
+    >>> p.ingest(Hl7v2Adapter("H1"), msg, "a.hl7").line()
+    'received 1, converted 1 (created 1, updated 0, unchanged 0), quarantined 0'
+    >>> p.ingest(Hl7v2Adapter("H1"), msg, "a.hl7").unchanged
+    1
+    """
+
+    def __init__(self, store: FhirStore, quarantine: QuarantineStore, institution: str) -> None:
+        self.store = store
+        self.quarantine = quarantine
+        self.institution = institution
+
+    def ingest(
+        self,
+        adapter: Adapter,
+        data: bytes,
+        source: str,
+        *,
+        on_record: Callable[[Outcome, str], None] | None = None,
+    ) -> Summary:
+        """Convert ``data`` with ``adapter`` and write every outcome; return the counts.
+
+        ``on_record(outcome, result)`` hears of each record (result: created, updated,
+        unchanged or quarantined), e.g. to advance a progress bar or build an ACK.
+        """
+        if isinstance(adapter, Hl7v2Adapter):
+            # message by message, so a record the store refuses is kept as its own bytes
+            summary = Summary()
+            for raw in split_messages(data):
+                outcome = adapter.convert_one(raw, source=f"{source}#{raw.number}")
+                result = self.write_one(adapter.format, outcome, summary, raw.data)
+                if on_record is not None:
+                    on_record(outcome, result)
+            return summary
+        return self.write_all(adapter.format, adapter.convert(data, source=source), on_record)
+
+    def write_all(
+        self,
+        fmt: str,
+        outcomes: Iterable[Outcome],
+        on_record: Callable[[Outcome, str], None] | None = None,
+    ) -> Summary:
+        summary = Summary()
+        for outcome in outcomes:
+            result = self.write_one(fmt, outcome, summary)
+            if on_record is not None:
+                on_record(outcome, result)
+        return summary
+
+    def write_one(
+        self, fmt: str, outcome: Outcome, summary: Summary, source_bytes: bytes | None = None
+    ) -> str:
+        """Write or quarantine one record; returns created/updated/unchanged/quarantined.
+
+        ``source_bytes`` are kept if the store refuses the record; without them the
+        converted resources are kept as a FHIR collection Bundle (format "fhir").
+        """
+        summary.received += 1
+        if isinstance(outcome, Rejected):
+            return self._quarantine(fmt, outcome, summary)
+        try:
+            result, written = self.write_record(outcome)
+        except HealthmeshError as exc:
+            if source_bytes is None:
+                fmt, source_bytes = "fhir", _as_bundle(outcome)
+            rejected = Rejected(
+                outcome.source_ref,
+                source_bytes,
+                f"refused by the FHIR store: {exc.message}",
+                exc.location or "",
+            )
+            return self._quarantine(fmt, rejected, summary)
+        summary.converted += 1
+        summary.resources_written += written
+        summary.notes += len(outcome.notes)
+        setattr(summary, result, getattr(summary, result) + 1)
+        return result
+
+    def _quarantine(self, fmt: str, rejected: Rejected, summary: Summary) -> str:
+        self.quarantine.add(self.institution, fmt, rejected)
+        summary.quarantined += 1
+        summary.reasons[rejected.reason] += 1
+        log.info("quarantined %s at %s", rejected.source_ref, rejected.location)
+        return "quarantined"
+
+    def write_record(self, converted: Converted) -> tuple[str, int]:
+        """Write the resources of one record in one transaction; (result, versions written)."""
+        created = updated = 0
+        with self.store.writing() as tx:
+            for res in converted.resources:
+                change = self._write_resource(tx, res)
+                created += change == "created"
+                updated += change == "updated"
+        if created:
+            return "created", created + updated
+        return ("updated" if updated else "unchanged"), updated
+
+    def _write_resource(self, tx: WriteTx, res: dict[str, Any]) -> str:
+        rtype, rid = str(res.get("resourceType", "")), str(res.get("id", ""))
+        cur = tx.current(rtype, rid) if rtype and rid else None
+        if cur is not None and not cur.deleted:
+            old = cur.resource()
+            if _is_merged(res):
+                merged = dict(old)
+                merged["active"] = False
+                _union_links(merged, res)
+                meta = dict(merged.get("meta") or {})
+                tags = list(meta.get("tag") or [])
+                if MERGED_TAG not in tags:
+                    tags.append(dict(MERGED_TAG))
+                meta["tag"] = tags
+                merged["meta"] = meta
+                res = merged
+            elif rtype == "Patient":
+                res = dict(res)
+                _union_links(res, old)  # merge links survive later updates (A08 after A40)
+                if _is_merged(old):
+                    res["active"] = False
+            if _strip_meta(old) == _strip_meta(res):
+                return "unchanged"
+            tx.update(rtype, rid, res)
+            return "updated"
+        tx.update(rtype, rid, res)
+        return "created"
+
+
+def _as_bundle(converted: Converted) -> bytes:
+    """A refused record without source bytes, kept as a collection Bundle of its resources."""
+    return orjson.dumps(
+        {"resourceType": "Bundle", "type": "collection",
+         "entry": [{"resource": r} for r in converted.resources]}
+    )
