@@ -39,7 +39,23 @@ _DEFAULT_ALPHA = {"C1": 0.001, "C2": 0.001, "C3": 0.025}
 def _window_stats(obs: FloatArray, t0: npt.NDArray[np.int64], baseline: int, lag: int) -> tuple[
     FloatArray, FloatArray
 ]:
-    """Mean and sd (n-1) of ``obs[:, t-lag-baseline .. t-lag-1]`` for each 0-based ``t``."""
+    """Mean and sd (n-1) of ``obs[:, t-lag-baseline .. t-lag-1]`` for each 0-based ``t``.
+
+    Whole counts below 2**20 take the fast path: running sums of ``y`` and ``y**2`` are exact
+    in float64, so ``(n * Sxx - Sx**2) / (n (n - 1))`` is the exact variance rounded once,
+    like R's two-pass ``var``. Other data use explicit windows.
+    """
+    finite = np.isfinite(obs).all()
+    if finite and obs.size and np.abs(obs).max() < 2**20 and (obs == np.round(obs)).all():
+        zero = np.zeros((obs.shape[0], 1))
+        c1 = np.concatenate([zero, np.cumsum(obs, axis=1)], axis=1)
+        c2 = np.concatenate([zero, np.cumsum(obs * obs, axis=1)], axis=1)
+        hi = t0 - lag + 1
+        lo = hi - baseline
+        s1 = c1[:, hi] - c1[:, lo]
+        s2 = c2[:, hi] - c2[:, lo]
+        var = (baseline * s2 - s1 * s1) / (baseline * (baseline - 1))
+        return s1 / baseline, np.sqrt(np.maximum(var, 0.0))
     windows = sliding_window_view(obs, baseline, axis=1)  # windows[:, s] = obs[:, s:s+baseline]
     ref = windows[:, t0 - lag - baseline + 1, :]
     mean = ref.mean(axis=2)
