@@ -10,6 +10,7 @@ of the enclosing Bundle. Local ``#id`` references are resolved by the walker, wh
 from __future__ import annotations
 
 import re
+from typing import Any
 
 _ID = r"[A-Za-z0-9\-\.]{1,64}"
 _RELATIVE = re.compile(rf"([A-Z][A-Za-z]*)/{_ID}(?:/_history/{_ID})?").fullmatch
@@ -66,3 +67,24 @@ def referenced_type(
     if m.group(1) not in resource_types:
         return RefResult(None, "reference names an unknown resource type")
     return RefResult(m.group(1))
+
+
+def target_message(found: str, targets: frozenset[str]) -> str:
+    """Public message for a reference to a type the element does not allow."""
+    return f"a reference to {found} is not allowed here (allowed: {', '.join(sorted(targets))})"
+
+
+def fullurl_types(bundle: dict[Any, Any], rtypes: frozenset[str]) -> dict[str, str] | None:
+    """``fullUrl -> resourceType`` for the entries of a Bundle (to type-check urn:uuid refs)."""
+    entries = bundle.get("entry")
+    if type(entries) is not list:
+        return None
+    urls: dict[str, str] = {}
+    for entry in entries:
+        if type(entry) is dict:
+            url, res = entry.get("fullUrl"), entry.get("resource")
+            if type(url) is str and type(res) is dict:
+                rt = res.get("resourceType")
+                if type(rt) is str and rt in rtypes:
+                    urls[url] = rt
+    return urls

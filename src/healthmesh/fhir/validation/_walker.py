@@ -36,7 +36,7 @@ from healthmesh.fhir.validation._model import (
     TypeDef,
 )
 from healthmesh.fhir.validation._primitives import MAX_STRING
-from healthmesh.fhir.validation._references import referenced_type
+from healthmesh.fhir.validation._references import fullurl_types, referenced_type, target_message
 
 MAX_DEPTH = 100  # nested objects; far beyond any real resource
 MAX_ISSUES = 200
@@ -87,7 +87,7 @@ class Walk:
         saved, saved_root = self.bundle_urls, self.root
         path = path or rt
         if rt == "Bundle":
-            self.bundle_urls = _bundle_urls(res, self.rtypes)
+            self.bundle_urls = fullurl_types(res, self.rtypes)
         if not contained:
             self.root = res
         self.obj(res, self.types[rt], path, depth)
@@ -345,11 +345,11 @@ class Walk:
             if result.error is not None:
                 self.add("error", "value", f"{path}.reference", result.error)
             elif targets is not None and literal is not None and literal not in targets:
-                self.add("error", "invalid", f"{path}.reference", _target_message(literal, targets))
+                self.add("error", "invalid", f"{path}.reference", target_message(literal, targets))
         rtype = value.get("type")
         if type(rtype) is str and rtype in self.rtypes:
             if targets is not None and rtype not in targets:
-                self.add("error", "invalid", f"{path}.type", _target_message(rtype, targets))
+                self.add("error", "invalid", f"{path}.type", target_message(rtype, targets))
             elif literal is not None and literal != rtype:
                 self.add("error", "invalid", f"{path}.type",
                          f"type disagrees with the reference, which points to a {literal}")
@@ -370,27 +370,7 @@ class Walk:
             self.add("error", "invariant", f"{path}.reference",
                      "local reference does not match a contained resource (ref-1)")
         elif targets is not None and found in self.rtypes and found not in targets:
-            self.add("error", "invalid", f"{path}.reference", _target_message(found, targets))
-
-
-def _target_message(found: str, targets: frozenset[str]) -> str:
-    return f"a reference to {found} is not allowed here (allowed: {', '.join(sorted(targets))})"
-
-
-def _bundle_urls(bundle: dict[Any, Any], rtypes: frozenset[str]) -> dict[str, str] | None:
-    """``fullUrl -> resourceType`` for the entries of a Bundle (to type-check urn:uuid refs)."""
-    entries = bundle.get("entry")
-    if type(entries) is not list:
-        return None
-    urls: dict[str, str] = {}
-    for entry in entries:
-        if type(entry) is dict:
-            url, res = entry.get("fullUrl"), entry.get("resource")
-            if type(url) is str and type(res) is dict:
-                rt = res.get("resourceType")
-                if type(rt) is str and rt in rtypes:
-                    urls[url] = rt
-    return urls
+            self.add("error", "invalid", f"{path}.reference", target_message(found, targets))
 
 
 def walk(model: Model, resource: object) -> list[ValidationIssue]:
