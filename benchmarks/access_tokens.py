@@ -24,9 +24,10 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from fastapi import FastAPI
 from jwt.algorithms import ECAlgorithm
 
-from healthmesh.access import ClientRegistry, ScopeSet, SigningKey, TokenService
+from healthmesh.access import ScopeSet, SigningKey, TokenService
 from healthmesh.access.assertions import ASSERTION_TYPE
 from healthmesh.access.audit import build_audit_event
+from healthmesh.access.clients import ClientRegistry
 from healthmesh.access.passwords import LOG2_N, hash_secret, verify_secret
 from healthmesh.access.router import create_auth_router
 from healthmesh.db import make_engine
