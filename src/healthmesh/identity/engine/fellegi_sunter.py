@@ -84,6 +84,7 @@ def fit_em(
     max_iter: int = 200,
     tol: float = 1e-6,
     fixed_u: list[NDArray[np.float64]] | None = None,
+    initial_u: list[NDArray[np.float64]] | None = None,
 ) -> FSParameters:
     """Fit m, u and the match prior to comparison vectors by EM.
 
@@ -92,6 +93,7 @@ def fit_em(
         levels: number of levels of each comparison.
         prior: starting match proportion.
         fixed_u: u probabilities estimated elsewhere (e.g. from random pairs); kept fixed.
+        initial_u: u probabilities to start from (updated by EM).
 
     Example:
         >>> g = np.array([[1, 1]] * 10 + [[0, 0]] * 990 + [[1, 0]] * 5, dtype=np.int8)
@@ -101,8 +103,9 @@ def fit_em(
     patterns, counts = np.unique(gamma, axis=0, return_counts=True)
     counts = counts.astype(np.float64)
     params = _initial(levels, prior)
-    if fixed_u is not None:
-        params.u = [np.asarray(x, dtype=np.float64) for x in fixed_u]
+    start_u = fixed_u if fixed_u is not None else initial_u
+    if start_u is not None:
+        params.u = [np.asarray(x, dtype=np.float64) for x in start_u]
     onehots = []
     for k, n in enumerate(levels):
         g = patterns[:, k].astype(np.int64)

@@ -65,9 +65,15 @@ def _candidates_sql(spec: Spec, dedupe: bool) -> str:
 
 
 def compare(
-    left: pd.DataFrame, right: pd.DataFrame | None, spec: Spec, *, threads: int | None = None
+    left: pd.DataFrame,
+    right: pd.DataFrame | None,
+    spec: Spec,
+    *,
+    threads: int | None = None,
+    pairs: tuple[NDArray[np.int64], NDArray[np.int64]] | None = None,
 ) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.int8]]:
-    """Candidate pairs (by the blocking groups) and their comparison vectors.
+    """Candidate pairs (by the blocking groups, or the given ``pairs``) and their comparison
+    vectors.
 
     Returns row positions in ``left`` and ``right`` (``right`` is ``left`` when deduplicating)
     and an int8 matrix with one column per comparison.
@@ -87,8 +93,13 @@ def compare(
                 "CREATE TEMP TABLE R AS SELECT row_number() OVER () - 1 AS __i, * FROM R_src"
             )
         levels = ", ".join(f"({c.sql()})::TINYINT AS g{i}" for i, c in enumerate(spec.comparisons))
+        if pairs is not None:
+            con.register("P_src", pd.DataFrame({"il": pairs[0], "ir": pairs[1]}))
+            cand_sql = "SELECT il, ir FROM P_src"
+        else:
+            cand_sql = _candidates_sql(spec, dedupe)
         sql = (
-            f"WITH cand AS ({_candidates_sql(spec, dedupe)}) "
+            f"WITH cand AS ({cand_sql}) "
             f"SELECT c.il, c.ir, {levels} FROM cand c "
             "JOIN L l ON l.__i = c.il JOIN R r ON r.__i = c.ir ORDER BY c.il, c.ir"
         )
@@ -101,6 +112,28 @@ def compare(
         [np.asarray(cols[f"g{i}"], dtype=np.int8) for i in range(len(spec.comparisons))]
     )
     return il, ir, gamma.reshape(il.shape[0], len(spec.comparisons))
+
+
+def random_pair_vectors(
+    left: pd.DataFrame,
+    right: pd.DataFrame | None,
+    spec: Spec,
+    *,
+    max_pairs: int = 50_000,
+    seed: int = 1,
+) -> NDArray[np.int8]:
+    """Comparison vectors of random record pairs (almost all non-matches).
+
+    Added to the blocked pairs for EM so the non-match distribution stays identifiable even
+    when the blocks hold few non-matches (small tables, tight blocking).
+    """
+    rng = np.random.default_rng(seed)
+    n_left = len(left)
+    n_right = n_left if right is None else len(right)
+    il = rng.integers(0, n_left, max_pairs)
+    ir = rng.integers(0, n_right, max_pairs)
+    keep = il != ir if right is None else np.ones(max_pairs, dtype=bool)
+    return compare(left, right, spec, pairs=(il[keep], ir[keep]))[2]
 
 
 def link(
@@ -127,11 +160,9 @@ def link(
     il, ir, gamma = compare(left, right, spec)
     levels = [c.levels for c in spec.comparisons]
     if params is None:
-        params = (
-            fit_em(gamma, levels)
-            if gamma.shape[0]
-            else fit_em(np.zeros((1, len(levels)), np.int8), levels)
-        )
+        n_random = min(50_000, max(len(left), 1) * 10)
+        fit_on = np.concatenate([gamma, random_pair_vectors(left, right, spec, max_pairs=n_random)])
+        params = fit_em(fit_on, levels)
     weight = params.match_weight(gamma)
     threshold = float(np.log2(probability_threshold / (1.0 - probability_threshold)))
     accepted = weight >= threshold

@@ -72,3 +72,25 @@ def encode_table(
     blocks = blocking_tokens(secret, blocking_rules, records)
     ids = np.asarray([rec.get(id_field) for rec in records], dtype=object)
     return EncodedTable(ids, clks, id_tokens, blocks)
+
+
+def save_encoded(table: EncodedTable, path: str) -> None:
+    """Write an encoded table to an ``.npz`` file (what a node uploads)."""
+    np.savez_compressed(
+        path,
+        ids=np.asarray([str(x) for x in table.ids]),
+        clks=table.clks,
+        id_tokens=table.id_tokens,
+        blocking=table.blocking,
+    )
+
+
+def load_encoded(path: str) -> EncodedTable:
+    """Read a table written by :func:`save_encoded` (no pickles are loaded)."""
+    with np.load(path, allow_pickle=False) as data:
+        return EncodedTable(
+            np.asarray(data["ids"].tolist(), dtype=object),
+            data["clks"].astype(np.uint8),
+            data["id_tokens"].astype(np.uint64),
+            data["blocking"].astype(np.uint64),
+        )
