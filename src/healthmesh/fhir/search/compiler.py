@@ -2,11 +2,14 @@
 
 Why hand-written: the store indexes every resource at write time, and evaluating ~40
 expressions per resource with fhirpathpy (an ANTLR tree walker that re-wraps every node)
-costs milliseconds per resource; the closures built here cost microseconds (figures in
-``benchmarks/fhir_indexing.py``). They cover the FHIRPath subset the 1,375 R4 definitions use
-(paths, ``|``, ``where(...)`` with ``=``/``!=``/``and``/``or``/``exists()``/``resolve() is T``,
+costs milliseconds per resource; the closures built here cost microseconds. Measured with
+``benchmarks/fhir_indexing.py`` on the 60 Synthea bundles: whole ``extract`` 94 µs vs
+5,948 µs per resource with fhirpathpy (63x), element selection alone 46x.
+
+The closures cover the FHIRPath subset the 1,375 R4 definitions use: paths, ``|``,
+``where(...)`` with ``=``/``!=``/``and``/``or``/``exists()``/``resolve() is T``,
 ``as``/``ofType``/``is``, ``extension(url)``, ``first()``/``last()``/indexers, ``exists()``,
-``empty()``, ``not()``, ``%resource``); an expression outside it raises
+``empty()``, ``not()``, ``%resource``. An expression outside it raises
 :class:`~.fhirpath.Unsupported` and the registry falls back to fhirpathpy for it.
 
 A closure maps a list of *items* ``(json value, FHIR type name)`` to a list of items. Types
