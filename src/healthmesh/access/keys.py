@@ -7,6 +7,7 @@ Access tokens are signed with ES256 (ECDSA P-256) by default, or EdDSA (Ed25519)
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import json
 import os
@@ -84,7 +85,7 @@ class SigningKey:
             return cls.from_private_key(ed25519.Ed25519PrivateKey.generate())
         raise ValueError("alg must be ES256 or EdDSA")
 
-    @property
+    @functools.cached_property
     def public_key(self) -> PublicKey:
         return self.private_key.public_key()
 

@@ -8,6 +8,10 @@ published by this service are refused before the signature is even looked at.
 
 from __future__ import annotations
 
+import base64
+import binascii
+import functools
+import json
 import threading
 import time
 import uuid
@@ -78,6 +82,12 @@ _DECODE_ERRORS: tuple[tuple[type[Exception], str], ...] = (
     (jwt.InvalidSignatureError, "token signature is invalid"),
     (jwt.MissingRequiredClaimError, "token lacks a required claim"),
 )
+
+
+@functools.lru_cache(maxsize=1024)
+def _parse_scopes(text: str) -> ScopeSet:
+    """Scope strings repeat across a client's tokens; ScopeSet is immutable, so share it."""
+    return ScopeSet.parse(text)
 
 
 class TokenService:
@@ -178,10 +188,15 @@ class TokenService:
         return token, self.lifetime_s
 
     def _header_key(self, token: str) -> SigningKey:
+        # Read only the (small) header to choose the key; pyjwt then parses and checks the
+        # whole token once, with the algorithm pinned to that key's.
         try:
-            header = jwt.get_unverified_header(token)
-        except jwt.PyJWTError:
+            segment = token.split(".", 1)[0]
+            header = json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
+        except (ValueError, binascii.Error):
             raise InvalidToken("token is not a well-formed JWT") from None
+        if not isinstance(header, dict):
+            raise InvalidToken("token is not a well-formed JWT")
         key = self._verify_keys.get(str(header.get("kid")))
         if key is None:
             raise InvalidToken("token was not signed by this server")
@@ -229,7 +244,7 @@ class TokenService:
             message = next((m for t, m in _DECODE_ERRORS if isinstance(exc, t)), "invalid token")
             raise InvalidToken(message) from None
         try:
-            scopes = ScopeSet.parse(str(claims["scope"]))
+            scopes = _parse_scopes(str(claims["scope"]))
             purpose = claims.get("purpose_of_use")
             if purpose is not None:
                 purpose = check_purpose_of_use(str(purpose))
