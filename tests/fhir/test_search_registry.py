@@ -150,3 +150,30 @@ def test_generator_reproduces_the_committed_tables(shared_data: Path, tmp_path: 
     gen.generate(pkg, out)
     for name in ("search_parameters.json.gz", "compartment_patient.json.gz"):
         assert (out / name).read_bytes() == (GENERATED / name).read_bytes(), name
+
+
+def test_custom_search_parameter_resources_extend_the_registry(official: list[dict]) -> None:
+    """A registry built from SearchParameter resources (components as in FHIR JSON) plus a
+    custom parameter: the custom one is indexed, the official ones still are."""
+    from healthmesh.fhir.search import Registry, extract
+
+    custom = {
+        "resourceType": "SearchParameter",
+        "url": "http://example.org/SearchParameter/patient-nickname",
+        "code": "nickname",
+        "base": ["Patient"],
+        "type": "string",
+        "expression": "Patient.name.where(use = 'nickname').given",
+    }
+    reg = Registry([*official, custom])
+    assert reg.get("Patient", "nickname").type == "string"  # type: ignore[union-attr]
+    comp = reg.get("Observation", "code-value-quantity")
+    assert comp is not None and comp.components[1] == ("value-quantity", "value.as(Quantity)")
+    pat = {
+        "resourceType": "Patient",
+        "name": [{"use": "nickname", "given": ["Bob"]}, {"use": "official", "given": ["Robert"]}],
+    }
+    rows = extract(pat, reg)
+    assert [r for r in rows.strings if r[0] == "nickname"] == [("nickname", "bob", "Bob")]
+    assert ("given", "robert", "Robert") in rows.strings
+    assert reg.compartment_params("Patient", "Observation") == ()  # none given

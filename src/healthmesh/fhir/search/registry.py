@@ -121,7 +121,15 @@ def _fallback(expression: str) -> Closure:
 class Registry:
     """Search parameters per resource type, with compiled extraction plans."""
 
-    def __init__(self, definitions: list[dict[str, Any]], compartments: dict[str, Any]) -> None:
+    def __init__(
+        self, definitions: list[dict[str, Any]], compartments: dict[str, Any] | None = None
+    ) -> None:
+        """``definitions``: SearchParameter resources (or the generated compact form, whose
+        components are ``[definition, expression]`` pairs); later ones override earlier ones
+        with the same (base, code), so custom parameters can be appended to the R4 set.
+        ``compartments``: ``{compartment: {resource type: [param codes]}}``."""
+        definitions = [_compact_components(d) for d in definitions]
+        compartments = compartments or {}
         self._by_type: dict[str, dict[str, SearchParam]] = {}
         self._resource_level: dict[str, SearchParam] = {}
         self._fallbacks: set[str] = set()
@@ -281,6 +289,13 @@ class Registry:
             "none": self._no_expression,
             "fallback_list": [f"{sp.base}.{sp.code}: {sp.expression}" for sp in fallback],
         }
+
+
+def _compact_components(d: dict[str, Any]) -> dict[str, Any]:
+    comps = d.get("component")
+    if comps and isinstance(comps[0], dict):
+        return {**d, "component": [[c["definition"], c["expression"]] for c in comps]}
+    return d
 
 
 def _read(name: str) -> Any:
