@@ -177,3 +177,8 @@ def test_custom_search_parameter_resources_extend_the_registry(official: list[di
     assert [r for r in rows.strings if r[0] == "nickname"] == [("nickname", "bob", "Bob")]
     assert ("given", "robert", "Robert") in rows.strings
     assert reg.compartment_params("Patient", "Observation") == ()  # none given
+    from healthmesh.fhir.search import load_registry
+
+    with_r4 = load_registry(extra=[custom])
+    assert with_r4.get("Patient", "nickname") is not None
+    assert with_r4.compartment_params("Patient", "Observation") == ("subject", "performer")

@@ -303,9 +303,12 @@ def _read(name: str) -> Any:
         return json.load(fh)
 
 
-def load_registry() -> Registry:
-    """Build a registry from the generated tables (use :func:`default_registry` to share one)."""
-    params = _read("search_parameters.json.gz")["params"]
+def load_registry(extra: list[dict[str, Any]] | None = None) -> Registry:
+    """Build a registry from the generated tables (use :func:`default_registry` to share one).
+
+    ``extra``: custom SearchParameter resources added after (and overriding) the R4 ones.
+    """
+    params = _read("search_parameters.json.gz")["params"] + list(extra or ())
     comp = _read("compartment_patient.json.gz")["compartment"]
     patient = {r["code"]: list(r.get("param", ())) for r in comp["resource"]}
     return Registry(params, {comp["code"]: patient})
