@@ -166,6 +166,8 @@ class Pipeline:
         summary.converted += 1
         summary.resources_written += written
         summary.notes += len(outcome.notes)
+        for note in outcome.notes:  # notes name locations and rules, never values
+            log.info("%s: %s", outcome.source_ref, note)
         setattr(summary, result, getattr(summary, result) + 1)
         return result
 
@@ -223,3 +225,32 @@ def _as_bundle(converted: Converted) -> bytes:
         {"resourceType": "Bundle", "type": "collection",
          "entry": [{"resource": r} for r in converted.resources]}
     )
+
+
+def retry(
+    pipeline: Pipeline, entry_id: int, adapter: Adapter
+) -> tuple[bool, str]:
+    """Convert a quarantined record again (after a mapping or data fix) and write it.
+
+    Returns (resolved, detail): the entry is resolved when every record its bytes hold
+    converts and is written; otherwise it stays open with the new reason and location.
+    """
+    entry = pipeline.quarantine.get(entry_id)
+    if entry.status != "open":
+        return True, "already resolved"
+    outcomes = list(adapter.convert(entry.source_bytes, source=entry.source_ref))
+    if not outcomes:
+        pipeline.quarantine.failed_again(entry_id, "no record found in the bytes", "")
+        return False, "no record found in the bytes"
+    for outcome in outcomes:
+        if isinstance(outcome, Rejected):
+            pipeline.quarantine.failed_again(entry_id, outcome.reason, outcome.location)
+            return False, f"{outcome.reason} at {outcome.location}"
+    try:
+        results = [pipeline.write_record(o)[0] for o in outcomes if isinstance(o, Converted)]
+    except HealthmeshError as exc:
+        reason = f"refused by the FHIR store: {exc.message}"
+        pipeline.quarantine.failed_again(entry_id, reason, exc.location or "")
+        return False, reason
+    pipeline.quarantine.resolve(entry_id)
+    return True, ", ".join(results)

@@ -88,6 +88,8 @@ def split_messages(data: bytes) -> Iterator[RawMessage]:
     number = 0
     for line in _LINE_SPLIT.split(data):
         line = line.lstrip(b"\x00\x0b\x1c \t")
+        if line.startswith(b"\xef\xbb\xbf"):  # concatenated files keep their own BOM
+            line = line[3:]
         if not line.strip():
             continue
         head = line[:3]
