@@ -13,20 +13,13 @@ from healthmesh.surveillance.detectors.registry import from_r
 
 from .reference import RefRun, load_input, load_output, manifest, rel_close
 
-# The NB GLR replays R's O(n^3) Newton search; long series run under the slow marker.
-_SLOW = {"glrnb_nb_GLR"}
-_FAST_NB = {"salmNewportDE", "campyDE"}
-
 
 def _runs() -> list[pytest.param]:
     from .tests_root import SHARED
 
     params = []
     for run in manifest(SHARED):
-        marks = []
-        if run.run in _SLOW and run.series not in _FAST_NB:
-            marks.append(pytest.mark.slow)
-        params.append(pytest.param(run, id=f"{run.series}-{run.run}", marks=marks))
+        params.append(pytest.param(run, id=f"{run.series}-{run.run}"))
     return params
 
 

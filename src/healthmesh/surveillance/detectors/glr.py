@@ -19,6 +19,7 @@ import numpy.typing as npt
 
 from healthmesh.surveillance.detectors._glm import fit_log_glm
 from healthmesh.surveillance.detectors._glm_nb import fit_glm_nb
+from healthmesh.surveillance.detectors._glr_kernels import nb_chart
 from healthmesh.surveillance.detectors.base import (
     DetectorInputError,
     DetectorResult,
@@ -46,54 +47,6 @@ def _glr_pois(x: FloatArray, mu0: FloatArray, n: int) -> float:
     with np.errstate(divide="ignore"):
         kappa = np.maximum(0.0, np.log(sx / sm))
     return float(np.max(kappa * sx + (1 - np.exp(kappa)) * sm))
-
-
-def glr_nb_chart(x: FloatArray, mu0: FloatArray, alpha: FloatArray, c_arl: float) -> tuple[
-    FloatArray, npt.NDArray[np.bool_]
-]:
-    """NB GLR chart (C ``glr_nb_window``, ``M=-1``) for all series at once, with restarts.
-
-    Like R, each window ``k..n`` starts Newton's method at the previous window's (clipped)
-    estimate, stops when the step is below 1e-6 or kappa below -18, and clips kappa at 0.
-    """
-    n_series, n_time = x.shape
-    a = alpha[:, None]
-    glr = np.zeros_like(x)
-    alarm = np.zeros(x.shape, dtype=np.bool_)
-    seg = np.zeros(n_series, dtype=np.int64)
-    with np.errstate(all="ignore"):
-        for n in range(n_time):
-            best = np.full(n_series, -1e99)
-            kappa_ml = np.full(n_series, 0.5)
-            for k in range(int(seg.min()), n + 1):
-                rows = np.flatnonzero(seg <= k)
-                xs, ms, al = x[rows, k : n + 1], mu0[rows, k : n + 1], a[rows]
-                kap = kappa_ml[rows].copy()
-                old = np.full(rows.size, 0.4)
-                go = np.ones(rows.size, dtype=np.bool_)
-                for _ in range(1000):
-                    go &= (kap > -18) & (np.abs(kap - old) > 1e-6)
-                    if not go.any():
-                        break
-                    g = np.flatnonzero(go)
-                    ek = np.exp(kap[g])[:, None]
-                    e = ek * ms[g]
-                    score = np.sum((xs[g] - e) / (1 + al[g] * e), axis=1)
-                    fisher = ek[:, 0] * np.sum(ms[g] * (al[g] * xs[g] + 1) / (1 + al[g] * e) ** 2,
-                                               axis=1)
-                    old[g] = kap[g]
-                    kap[g] = kap[g] + score / fisher
-                kap = np.where(np.isnan(kap), 0.0, np.maximum(0.0, kap))
-                kappa_ml[rows] = kap
-                lnk = np.sum(kap[:, None] * xs + (xs + 1 / al)
-                             * np.log((1 + al * ms) / (1 + al * ms * np.exp(kap)[:, None])), axis=1)
-                best[rows] = np.where(lnk > best[rows], lnk, best[rows])
-            live = seg <= n
-            glr[live, n] = best[live]
-            hit = live & (best >= c_arl)
-            alarm[hit, n] = True
-            seg[hit] = n + 1
-    return glr, alarm
 
 
 @dataclass(frozen=True)
@@ -179,9 +132,11 @@ class GlrNb:
         bound = np.zeros_like(x)
         alarm = np.zeros(x.shape, dtype=np.bool_)
         nb = (alpha > 0) & (self.theta is None)
-        if nb.any():
-            bound[nb], alarm[nb] = glr_nb_chart(x[nb], mu0[nb], alpha[nb], self.c_arl)
-        for i in np.flatnonzero(~nb):
+        for i in np.flatnonzero(nb):
+            bound[i], alarm[i] = nb_chart(np.ascontiguousarray(x[i]),
+                                          np.ascontiguousarray(mu0[i]), float(alpha[i]),
+                                          float(self.c_arl))
+        for i in np.flatnonzero(~nb):  # Poisson charts: cumulative sums, fast in numpy
             bound[i], alarm[i] = self._chart(x[i], mu0[i], float(alpha[i]))
         bound = np.where(np.isnan(bound) | (bound < 0), 0.0, bound)
         return DetectorResult(t=rng, alarm=alarm, upperbound=bound,
