@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from healthmesh.cli import main
@@ -25,6 +26,7 @@ def _pairs(path: Path) -> set[tuple[str, str]]:
         return {(r["left_id"], r["right_id"]) for r in csv.DictReader(fh)}
 
 
+@pytest.mark.slow
 def test_linkage_cli_round_trip(shared_data: Path, tmp_path: Path) -> None:
     hosp, clinic, truth = hospital_and_clinic(shared_data, 300, seed=5)
     _write(tmp_path / "h.csv", hosp)

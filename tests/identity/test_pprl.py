@@ -83,6 +83,7 @@ def test_keyed_blocking_equals_brute_force() -> None:
     assert set(zip(ia.tolist(), ib.tolist(), strict=True)) == expected
 
 
+@pytest.mark.slow
 def test_febrl4_pprl_without_ssn_f1_at_least_0999(shared_data: Path) -> None:
     d = shared_data / "febrl"
     a = prepare_febrl(pd.read_csv(d / "febrl4a.csv", dtype=str)).drop(columns=["soc_sec_id"])

@@ -43,7 +43,7 @@ def standardise_record(
     Example:
         >>> r = standardise_record({"name": "張偉", "id_number": "11010519491231002x"})
         >>> r["surname"], r["given"], r["birth_date"], r["sex"]
-        ('zhang', 'wei', '19491231', '1')
+        ('zhang', 'wei', '19491231', '2')
     """
     table = table or DivisionTable.load()
     out: dict[str, str | None] = {k: v for k, v in raw.items() if k not in {"name", "address"}}

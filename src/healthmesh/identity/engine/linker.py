@@ -154,7 +154,8 @@ def link(
     Example:
         >>> from healthmesh.identity.engine.comparisons import Exact
         >>> df = pd.DataFrame({"id": [1, 2], "x": ["a", "b"]})
-        >>> link(df, df.copy(), Spec([Exact("x")], [("x",)])).matches()
+        >>> fixed = FSParameters([np.array([0.1, 0.9])], [np.array([0.9, 0.1])], 0.5)
+        >>> link(df, df.copy(), Spec([Exact("x")], [("x",)]), params=fixed).matches()
         [(1, 1), (2, 2)]
     """
     il, ir, gamma = compare(left, right, spec)

@@ -49,6 +49,20 @@ class SubmissionIn(EncodingIn):
     local_id: str
 
 
+def patient_identifier(enterprise_id: str) -> dict[str, Any]:
+    """The FHIR ``Patient.identifier`` a node adds to carry the enterprise id.
+
+    >>> patient_identifier("ab12")["system"]
+    'urn:healthmesh:enterprise-id'
+    """
+    return {
+        "use": "secondary",
+        "system": ENTERPRISE_SYSTEM,
+        "value": enterprise_id,
+        "assigner": {"display": "healthmesh hub patient index"},
+    }
+
+
 def _outcome(exc: HealthmeshError) -> JSONResponse:
     body = {
         "resourceType": "OperationOutcome",

@@ -65,7 +65,7 @@ def dice_all_pairs(
 
     Example:
         >>> x = np.array([[0b1111], [0b0011]], dtype=np.uint64)
-        >>> dice_all_pairs(x, x, 0.6)[2].round(2).tolist()
+        >>> [round(float(s), 2) for s in dice_all_pairs(x, x, 0.6)[2]]
         [1.0, 0.67, 0.67, 1.0]
     """
     ca, cb = popcounts(a), popcounts(b)
