@@ -10,6 +10,7 @@ from sqlalchemy import inspect, select
 
 from healthmesh.identity.mpi import curation
 from healthmesh.identity.mpi import store as t
+from healthmesh.identity.mpi.calibration import calibrate
 from healthmesh.identity.mpi.service import (
     Encoding,
     MasterPatientIndex,
@@ -95,6 +96,13 @@ def test_incremental_linking_finds_the_same_persons(db_url: str, region: tuple) 
     decision = mpi.submit("clinic", c, _enc(ec, i))
     assert decision.enterprise_id == before == mpi.enterprise_of("hosp", h)
     assert len([m for m in mpi.members(before) if m["institution"] == "clinic"]) == 1
+
+
+def test_calibration_sets_label_free_thresholds(db_url: str, region: tuple) -> None:
+    mpi = MasterPatientIndex.open(db_url)
+    th = calibrate(mpi, region[3], region[4])
+    assert 0.7 < th.lower < th.upper < 1.0
+    assert MasterPatientIndex.open(db_url).thresholds == th  # persisted
 
 
 def test_merge_undo_split_and_review(db_url: str) -> None:

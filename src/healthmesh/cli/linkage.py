@@ -14,6 +14,7 @@ from healthmesh.errors import HealthmeshError
 from healthmesh.identity.engine.linker import link
 from healthmesh.identity.engine.presets import chinese_spec, febrl_spec, prepare_febrl
 from healthmesh.identity.mpi import curation
+from healthmesh.identity.mpi.calibration import calibrate
 from healthmesh.identity.mpi.service import Encoding, MasterPatientIndex
 from healthmesh.identity.pprl.encode import encode_table, load_encoded, save_encoded
 from healthmesh.identity.pprl.linker import link_encoded
@@ -156,6 +157,16 @@ def mpi_submit(db: str, institution: str, encoded: Path) -> None:
     except HealthmeshError as exc:
         raise click.ClickException(exc.message) from exc
     click.echo(", ".join(f"{k}: {v}" for k, v in sorted(counts.items())))
+
+
+@mpi_group.command("calibrate")
+@DB
+@click.argument("left", type=click.Path(exists=True, path_type=Path))
+@click.argument("right", type=click.Path(exists=True, path_type=Path))
+def mpi_calibrate(db: str, left: Path, right: Path) -> None:
+    """Set the link/review thresholds from two encoded samples (no labels needed)."""
+    th = calibrate(MasterPatientIndex.open(db), load_encoded(str(left)), load_encoded(str(right)))
+    click.echo(f"upper {th.upper:.4f}, lower {th.lower:.4f}")
 
 
 @mpi_group.command("reviews")

@@ -53,6 +53,8 @@ def standardise_record(
         name = standardise_name(raw.get("name") or "")
     out["surname"], out["given"] = name.surname or None, name.given or None
     parsed_id = try_parse_id_number(raw.get("id_number"))
+    if parsed_id and not table.code_known(parsed_id.division_code):
+        parsed_id = None  # a well-formed number with a region code that never existed
     out["id_number"] = parsed_id.number if parsed_id else None
     birth = standardise_date(raw.get("birth_date"))
     if birth is None and parsed_id:

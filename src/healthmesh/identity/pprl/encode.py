@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from healthmesh.identity.divisions import DivisionTable
 from healthmesh.identity.idnumber import try_parse_id_number
 from healthmesh.identity.pprl.blocking import blocking_tokens
 from healthmesh.identity.pprl.bloom import BloomEncoder, EncodingSchema
@@ -19,11 +20,12 @@ from healthmesh.identity.pprl.bloom import BloomEncoder, EncodingSchema
 def identity_token(secret: bytes, raw_id: str | None) -> bytes | None:
     """Keyed HMAC-SHA256 (16 bytes) of a *validated* resident identity number, else None.
 
-    Only numbers that pass the check digit and date checks are tokenised, so a typo does not
-    produce a confident-looking token. Never an unkeyed hash: the ID space is enumerable.
+    Only numbers that pass the check digit, date and GB/T 2260 division checks are
+    tokenised, so a typo does not produce a confident-looking token. Never an unkeyed hash:
+    the ID space is enumerable.
     """
     parsed = try_parse_id_number(raw_id)
-    if parsed is None:
+    if parsed is None or not DivisionTable.load().code_known(parsed.division_code):
         return None
     key = hmac.digest(secret, b"resident-id", hashlib.sha256)
     return hmac.digest(key, parsed.number.encode(), hashlib.sha256)[:16]
