@@ -61,10 +61,11 @@ def range_coords(start: int, end: int) -> list[Coord]:
     out: list[Coord] = []
     width = end - start
     pos = start
-    for level in range(width.bit_length() - 1, -1, -1):
-        if width >> level & 1:
-            out.append((level, pos >> level))
-            pos += 1 << level
+    while width > 0:
+        level = width.bit_length() - 1
+        out.append((level, pos >> level))
+        pos += 1 << level
+        width -= 1 << level
     return out
 
 

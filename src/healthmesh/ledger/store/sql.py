@@ -12,6 +12,8 @@ acknowledged append also survives power loss, not only a process crash.
 
 from __future__ import annotations
 
+import sqlite3
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -134,6 +136,11 @@ class SqlStore:
         self.cache_nodes = cache_nodes
         self._node_cache: dict[Coord, bytes] = {}
         self._pg = self.engine.dialect.name == "postgresql"
+        path = self.engine.url.database if self.engine.dialect.name == "sqlite" else None
+        self._sqlite_path = path or ""
+        self._local = threading.local() if path and path != ":memory:" else None
+        self._readers: list[Any] = []
+        self._readers_lock = threading.Lock()
         mark = self._mark = "?" if self.engine.dialect.paramstyle == "qmark" else "%s"
         self._insert_entries = f"INSERT INTO ledger_entries (idx, data) VALUES ({mark}, {mark})"
         self._insert_nodes = f"INSERT INTO ledger_nodes (id, hash) VALUES ({mark}, {mark})"
@@ -205,11 +212,14 @@ class SqlStore:
             else:
                 out[c] = h
         if missing:
-            marks = ",".join([self._mark] * len(missing))
-            with self.engine.connect() as conn:
-                rows = conn.exec_driver_sql(
-                    f"SELECT id, hash FROM ledger_nodes WHERE id IN ({marks})", tuple(missing)
-                ).all()
+            sql = "SELECT id, hash FROM ledger_nodes WHERE id IN ({})".format(
+                ",".join([self._mark] * len(missing))
+            )
+            if self._local is not None:
+                rows = self._sqlite_reader().execute(sql, tuple(missing)).fetchall()
+            else:
+                with self.engine.connect() as conn:
+                    rows = conn.exec_driver_sql(sql, tuple(missing)).all()
             if len(rows) != len(missing):
                 raise LedgerIntegrityError("a tree node is missing from the store")
             if len(cache) + len(rows) > self.cache_nodes:
@@ -218,6 +228,18 @@ class SqlStore:
                 c = missing[int(node)]
                 out[c] = cache[c] = bytes(h)
         return out
+
+    def _sqlite_reader(self) -> Any:
+        """This thread's own read connection (SQLite only): proofs skip the pool round trip.
+        Outside a transaction every SELECT sees the latest commit (WAL)."""
+        assert self._local is not None
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self._sqlite_path, timeout=30, check_same_thread=False)
+            self._local.conn = conn
+            with self._readers_lock:
+                self._readers.append(conn)
+        return conn
 
     def save_checkpoint(self, size: int, note: str) -> None:
         try:
@@ -299,4 +321,8 @@ class SqlStore:
         return True
 
     def close(self) -> None:
+        with self._readers_lock:
+            for conn in self._readers:
+                conn.close()
+            self._readers.clear()
         self.engine.dispose()
