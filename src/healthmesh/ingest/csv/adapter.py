@@ -17,7 +17,13 @@ from pathlib import Path
 from typing import Any
 
 from healthmesh.ingest.adapter import Converted, Outcome, Rejected, deterministic_id
-from healthmesh.ingest.csv.mapping import Block, Mapping, MappingError, load_mapping
+from healthmesh.ingest.csv.mapping import (
+    Block,
+    Mapping,
+    MappingError,
+    load_mapping,
+    shipped_mapping,
+)
 from healthmesh.ingest.csv.values import CellError, convert
 
 _STEP = re.compile(r"([A-Za-z]+)(?:\[(\d+)\])?")
@@ -89,7 +95,10 @@ class CsvAdapter:
     format = "csv"
 
     def __init__(self, mapping_path: str | Path, *, institution: str | None = None) -> None:
-        self.mapping: Mapping = load_mapping(mapping_path)
+        path = Path(mapping_path)
+        if not path.exists() and path.suffix == "" and path.name == str(mapping_path):
+            path = shipped_mapping(str(mapping_path))  # a shipped mapping by name
+        self.mapping: Mapping = load_mapping(path)
         self.institution = institution or self.mapping.name
 
     def rows(self, data: bytes) -> list[list[str]]:
