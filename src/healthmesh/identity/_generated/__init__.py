@@ -1,0 +1,1 @@
+"""Generated tables (see scripts/linkage_gen_divisions.py); data only."""

@@ -1,0 +1,1 @@
+"""Plaintext linkage: comparisons, Fellegi-Sunter by EM, assignment and clustering."""

@@ -1,0 +1,1 @@
+"""Privacy-preserving linkage: hardened Bloom-filter encodings, keyed tokens, Dice, linker."""
