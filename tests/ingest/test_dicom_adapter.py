@@ -66,7 +66,7 @@ def test_region_dicom_in_utf8_and_gb18030(tmp_path: Path) -> None:
             out = next(iter(adapter.convert(path.read_bytes(), source=path.name)))
             assert isinstance(out, Converted)
             patient = out.resources[0]
-            assert patient["identifier"][0]["system"] == f"urn:healthmesh:{hospital}:patient"
+            assert patient["identifier"][0]["system"] == f"urn:healthmesh:id:{hospital}"
             text = patient["name"][0]["text"]
             if any("\u4e00" <= c <= "\u9fff" for c in text):
                 seen.add(hospital)

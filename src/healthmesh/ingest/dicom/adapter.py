@@ -22,6 +22,7 @@ from healthmesh.ingest.adapter import Converted, Outcome, Rejected, deterministi
 
 DCM = "http://dicom.nema.org/resources/ontology/DCM"
 _SEX = {"M": "male", "F": "female", "O": "other"}
+_REPRESENTATION = "http://hl7.org/fhir/StructureDefinition/iso21090-EN-representation"
 
 
 def _text(ds: Dataset, keyword: str) -> str:
@@ -48,23 +49,31 @@ def _datetime(date: str, time: str, tz: str) -> str | None:
 
 
 def _names(ds: Dataset) -> list[dict[str, Any]]:
+    """HumanNames of the PN groups, marked ideographic (IDE), alphabetic (ABC) or phonetic
+    (SYL) with the ISO 21090 representation extension, as the HL7 v2 adapter does."""
     pn = ds.get("PatientName")
     if pn is None or not str(pn).strip():
         return []
     out: list[dict[str, Any]] = []
     groups = [
-        ("official", getattr(pn, "ideographic", "")),
-        ("usual", getattr(pn, "alphabetic", "")),
-        ("nickname", getattr(pn, "phonetic", "")),
+        ("IDE", getattr(pn, "ideographic", "")),
+        ("ABC", getattr(pn, "alphabetic", "")),
+        ("SYL", getattr(pn, "phonetic", "")),
     ]
-    for use, text in groups:
+    for representation, text in groups:
         text = str(text or "").strip()
         if not text:
             continue
         family, _, rest = text.partition("^")
         given = [g for g in rest.split("^")[:2] if g]
-        name: dict[str, Any] = {"use": use, "text": "".join([family, *given])
-                                if use == "official" else " ".join([family, *given])}
+        glue = "" if representation == "IDE" else " "
+        joined = glue.join([family, *given])
+        name: dict[str, Any] = {
+            "extension": [{"url": _REPRESENTATION, "valueCode": representation}],
+            "text": joined,
+        }
+        if not out:
+            name["use"] = "official"
         if family:
             name["family"] = family
         if given:
@@ -132,7 +141,7 @@ class DicomAdapter:
         }
         if patient_id:
             patient["identifier"] = [
-                {"system": f"urn:healthmesh:{issuer}:patient", "value": patient_id}
+                {"system": f"urn:healthmesh:id:{issuer}", "value": patient_id}
             ]
         names = _names(ds)
         if names:

@@ -10,7 +10,7 @@ from healthmesh.synth.region.variants import LocalRecord
 
 def patient_system(institution: str) -> str:
     """Identifier system of an institution's patient numbers (MRN, clinic or member number)."""
-    return f"urn:healthmesh:{institution}:patient"
+    return f"urn:healthmesh:id:{institution}"
 
 
 def opt_out_consent(institution: str, rec: LocalRecord) -> dict[str, Any]:
