@@ -380,3 +380,37 @@ def test_no_patient_data_in_logs(client: TestClient, node: Node, caplog: pytest.
     server = [r for r in caplog.records if not r.name.startswith("httpx")]  # httpx: the client
     assert any(r.name == "healthmesh.node.app" for r in server), "expected the access log"
     assert not [r.getMessage() for r in server if secret_name in r.getMessage()]
+
+
+def test_query_restricted_scope_is_enforced_everywhere(client: TestClient, node: Node) -> None:
+    admin = token(client, node, "system/*.cruds")
+    pid = client.post("/fhir/Patient", json=PATIENT, headers=admin).json()["id"]
+    made = {}
+    for cat in ("laboratory", "vital-signs"):
+        obs = {"resourceType": "Observation", "status": "final",
+               "category": [{"coding": [{
+                   "system": "http://terminology.hl7.org/CodeSystem/observation-category",
+                   "code": cat}]}],
+               "code": {"text": cat}, "subject": {"reference": f"Patient/{pid}"}}
+        made[cat] = client.post("/fhir/Observation", json=obs, headers=admin).json()["id"]
+    h = token(client, node, "system/Observation.rs?category=laboratory system/Patient.rs")
+    assert client.get(f"/fhir/Observation/{made['laboratory']}", headers=h).status_code == 200
+    assert client.get(f"/fhir/Observation/{made['vital-signs']}", headers=h).status_code == 403
+    r = client.get("/fhir/Observation", headers=h)
+    assert [e["resource"]["id"] for e in r.json()["entry"]] == [made["laboratory"]]
+    r = client.get(f"/fhir/Patient?_id={pid}&_revinclude=Observation:subject", headers=h)
+    included = {e["resource"]["id"] for e in r.json()["entry"] if e["search"]["mode"] == "include"}
+    assert included == {made["laboratory"]}
+    r = client.get(f"/fhir/Patient/{pid}/$everything", headers=h)
+    assert {e["resource"]["id"] for e in r.json()["entry"]} == {pid, made["laboratory"]}
+    assert client.get("/fhir/Observation/_history", headers=h).status_code == 403
+    r = client.get("/fhir/Patient?_has:Observation:subject:code:text=vital", headers=h)
+    assert r.status_code == 403
+    r = client.get("/fhir/$export?_type=Observation", headers={**h, "Prefer": "respond-async"})
+    status_url = r.headers["content-location"].replace(BASE, "")
+    for _ in range(100):
+        s = client.get(status_url, headers=h)
+        if s.status_code == 200:
+            break
+        time.sleep(0.05)
+    assert [o["count"] for o in s.json()["output"]] == [1]

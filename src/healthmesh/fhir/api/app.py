@@ -84,7 +84,9 @@ def create_fhir_router(api: Api, rights_dep: Callable[..., Any], *, token_url: s
             parts = [p for p in path.split("/") if p]
             if len(parts) == 2:
                 api.require(rights, parts[0], "r")
-                return api.store.read(parts[0], parts[1]).resource()
+                stored = api.store.read(parts[0], parts[1])
+                api.require_visible(rights, stored)
+                return stored.resource()
             if len(parts) == 1:
                 from urllib.parse import parse_qsl
 
@@ -92,8 +94,16 @@ def create_fhir_router(api: Api, rights_dep: Callable[..., Any], *, token_url: s
 
                 api.require(rights, parts[0], "s")
                 pairs = parse_qsl(query, keep_blank_values=True)
-                res = api.store.search_engine.search(parts[0], pairs, base_url=api.base(request))
-                res.included = [s for s in res.included if api.allowed(rights, s.res_type, "r")]
+                restricted = api.restriction(rights, parts[0], "s")
+                res = api.store.search_engine.search(
+                    parts[0],
+                    pairs,
+                    base_url=api.base(request),
+                    extra=[restricted] if restricted is not None else None,
+                    can_search=lambda t: api.allowed(rights, t, "s")
+                    and api.restriction(rights, t, "s") is None,
+                )
+                res.included = api.visible(rights, res.included, "r")
                 return search_bundle(api, request, parts[0], pairs, res)
             raise Forbidden("this GET is not supported inside a bundle")
 

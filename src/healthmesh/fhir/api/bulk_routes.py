@@ -44,6 +44,9 @@ def _kickoff(
         types=types,
         since=since,
         type_filters=parse_type_filters(params.getlist("_typeFilter"), api.store),
+        restrictions={
+            t: cond for t in types if (cond := api.restriction(rights, t, "r")) is not None
+        },
         group_id=group_id,
         request_url=str(request.url),
         owner=rights.client_id,

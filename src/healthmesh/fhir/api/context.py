@@ -10,7 +10,7 @@ import orjson
 from starlette.requests import Request
 
 from healthmesh.errors import Forbidden, InvalidInput, PayloadTooLarge
-from healthmesh.fhir.store import FhirStore
+from healthmesh.fhir.store import FhirStore, Stored
 
 
 class Rights(Protocol):
@@ -52,6 +52,32 @@ class Api:
 
     def allowed(self, rights: Rights, res_type: str, interaction: str) -> bool:
         return bool(rights.scopes.allows(res_type, interaction))
+
+    def restriction(self, rights: Rights, res_type: str, interaction: str) -> Any:
+        """SQL condition a query-restricted scope (``system/Observation.rs?category=x``) puts
+        on ``res_type``, or ``None`` when the grant is unrestricted."""
+        restrictions = getattr(rights.scopes, "restrictions", None)
+        if restrictions is None:
+            return None
+        found = restrictions(res_type, interaction)
+        if found is None:
+            return None
+        return self.store.search_engine.restriction(res_type, found)
+
+    def visible(self, rights: Rights, stored: list[Stored], interaction: str = "r") -> list[Stored]:
+        """Keep what the token may see: allowed types, and restricted scopes honoured."""
+        out = [s for s in stored if self.allowed(rights, s.res_type, interaction)]
+        hidden: set[int] = set()
+        for rtype in {s.res_type for s in out}:
+            cond = self.restriction(rights, rtype, interaction)
+            if cond is not None:
+                lids = {s.lid for s in out if s.res_type == rtype}
+                hidden |= lids - self.store.search_engine.matching(out, rtype, cond)
+        return [s for s in out if s.lid not in hidden]
+
+    def require_visible(self, rights: Rights, stored: Stored, interaction: str = "r") -> None:
+        if not self.visible(rights, [stored], interaction):
+            raise Forbidden(f"the token's scopes do not allow this {stored.res_type}")
 
     def require(self, rights: Rights, res_type: str, interaction: str) -> None:
         if not self.allowed(rights, res_type, interaction):

@@ -110,6 +110,7 @@ def add_rest_routes(router: APIRouter, api: Api, rights_dep: Callable[..., Any])
         if not vid.isdigit():
             raise InvalidInput("version id must be a number")
         stored = api.store.vread(res_type, res_id, int(vid))
+        api.require_visible(rights, api.store.read(res_type, res_id))
         api.audit.record(
             rights, action="R", subtype="vread", outcome="0", entities=[stored.location], query=None
         )
@@ -121,6 +122,8 @@ def add_rest_routes(router: APIRouter, api: Api, rights_dep: Callable[..., Any])
     ) -> Response:
         api.store.check_type(res_type)
         api.require(rights, res_type, "r")
+        if api.restriction(rights, res_type, "r") is not None:
+            api.require_visible(rights, api.store.read(res_type, res_id))
         api.audit.record(
             rights,
             action="R",
@@ -137,6 +140,8 @@ def add_rest_routes(router: APIRouter, api: Api, rights_dep: Callable[..., Any])
     ) -> Response:
         api.store.check_type(res_type)
         api.require(rights, res_type, "r")
+        if api.restriction(rights, res_type, "r") is not None:
+            raise Forbidden("type history is not available under a query-restricted scope")
         api.audit.record(
             rights,
             action="R",
@@ -149,7 +154,10 @@ def add_rest_routes(router: APIRouter, api: Api, rights_dep: Callable[..., Any])
 
     @router.get("/_history")
     def system_history(request: Request, rights: Rights = Depends(rights_dep)) -> Response:
-        if not all(api.allowed(rights, t, "r") for t in api.store.resource_types):
+        if not all(
+            api.allowed(rights, t, "r") and api.restriction(rights, t, "r") is None
+            for t in api.store.resource_types
+        ):
             raise Forbidden("system history needs read access to every resource type")
         api.audit.record(
             rights,
@@ -168,6 +176,7 @@ def add_rest_routes(router: APIRouter, api: Api, rights_dep: Callable[..., Any])
         api.store.check_type(res_type)
         api.require(rights, res_type, "r")
         stored = api.store.read(res_type, res_id)
+        api.require_visible(rights, stored)
         api.audit.record(
             rights,
             action="R",

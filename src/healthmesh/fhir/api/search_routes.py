@@ -73,16 +73,31 @@ def run_search(
         types = [t for t in wanted if api.allowed(rights, t, "s")]
         if not types:
             raise Forbidden("the token's scopes allow searching none of these types")
+    extra = []
+    if res_type is not None:
+        restricted = api.restriction(rights, res_type, "s")
+        if restricted is not None:
+            extra.append(restricted)  # a query-restricted scope is ANDed into the search
+
+    def can_search(t: str) -> bool:
+        # chains and _has may only reach types the token searches without restriction
+        return api.allowed(rights, t, "s") and api.restriction(rights, t, "s") is None
+
     result = api.store.search_engine.search(
         res_type,
         pairs,
         strict=_strict(request),
         base_url=api.base(request),
-        can_search=lambda t: api.allowed(rights, t, "s") or api.allowed(rights, t, "r"),
+        can_search=can_search,
         types=types,
+        extra=extra,
+        # includes may reach restricted types: they are filtered by ``visible`` below
+        can_include=lambda t: api.allowed(rights, t, "r"),
     )
-    # included resources of types the token may not read never leave the server
-    result.included = [s for s in result.included if api.allowed(rights, s.res_type, "r")]
+    if res_type is None:
+        result.matches = api.visible(rights, result.matches, "s")
+    # included resources the token may not read never leave the server
+    result.included = api.visible(rights, result.included, "r")
     entities = [f"{s.res_type}/{s.res_id}" for s in (*result.matches, *result.included)]
     api.audit.record(
         rights,
@@ -174,7 +189,7 @@ def add_search_routes(router: APIRouter, api: Api, rights_dep: Callable[..., Any
                     cursor = res.next_cursor
                     if not cursor:
                         break
-        unique = list({s.lid: s for s in found}.values())
+        unique = api.visible(rights, list({s.lid: s for s in found}.values()), "r")
         base = api.base(request)
         entries = [
             {

@@ -37,6 +37,8 @@ class ExportRequest:
     group_id: str | None = None
     request_url: str = ""
     owner: str = ""
+    #: per type, the SQL condition of a query-restricted scope (ANDed into the export)
+    restrictions: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -128,6 +130,8 @@ class Exporter:
             conds.append(or_(*ors))
         if req.level in ("patient", "group"):
             conds.append(self._compartment(rtype, job))
+        if rtype in req.restrictions:
+            conds.append(req.restrictions[rtype])
         return conds
 
     def _compartment(self, rtype: str, job: ExportJob) -> Any:

@@ -101,6 +101,7 @@ class SearchEngine:
         can_search: Callable[[str], bool] = lambda _t: True,
         extra: list[Any] | None = None,
         types: list[str] | None = None,
+        can_include: Callable[[str], bool] | None = None,
     ) -> SearchResult:
         """Search one type (or several for system-level search with ``types``)."""
         q = parse_query(pairs)
@@ -138,8 +139,26 @@ class SearchEngine:
                 return SearchResult([], total=total, warnings=warnings, query=q)
             keys = self._sort_exprs(res_type, q.sort, warnings, strict)
             matches, nxt, prv = self._page(conn, conds, keys, count, q.cursor)
-            included = self._includes(conn, matches, q.includes, can_search)
+            included = self._includes(conn, matches, q.includes, can_include or can_search)
         return SearchResult(matches, included, total, nxt, prv, warnings, q)
+
+    def restriction(self, res_type: str, restrictions: list[dict[str, str]]) -> Any:
+        """SQL condition for query-restricted scopes: any of the parameter maps matches."""
+        builder = ConditionBuilder(self.store)
+        ors = []
+        for params in restrictions:
+            q = parse_query(list(params.items()))
+            ors.append(and_(*(builder.filter(res_type, f) for f in q.filters)))
+        return or_(*ors) if ors else R.c.lid.is_(None)
+
+    def matching(self, stored: list[Stored], res_type: str, condition: Any) -> set[int]:
+        """The lids among ``stored`` (all of ``res_type``) that satisfy ``condition``."""
+        lids = [s.lid for s in stored if s.res_type == res_type]
+        if not lids:
+            return set()
+        with self.store.db.read() as conn:
+            rows = conn.execute(select(R.c.lid).where(R.c.lid.in_(lids), condition)).all()
+        return {int(r[0]) for r in rows}
 
     # -- sorting and paging --------------------------------------------------------------------
     def _sort_exprs(
