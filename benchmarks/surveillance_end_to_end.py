@@ -108,7 +108,7 @@ def main() -> None:
     second_year = list(range(366, len(daily.periods) + 1))
     res_d = run_detectors(daily, {"ears_c1": EarsC("C1"), "ears_c2": EarsC("C2"),
                                   "ears_c3": EarsC("C3")}, second_year)
-    wk_range = list(range(54, len(weekly.periods) + 1))
+    wk_range = list(range(58, len(weekly.periods) + 1))
     res_w = run_detectors(weekly, {"noufaily": FarringtonFlexible.noufaily(b=1, w=3)},
                           wk_range)
     alerts = alerts_from(daily, res_d) + alerts_from(weekly, res_w)

@@ -1,8 +1,8 @@
 """Discrete quantiles with R's conventions (``qnbinom``, ``qpois``), vectorised.
 
-R (>= 4.2) returns the smallest integer ``y`` with ``P(Y <= y) >= p * (1 + 2 * DBL_EPSILON)``
-(a fuzz for left continuity). scipy's ``ppf`` uses its own inversion and fuzz, so we start from
-it and correct by whole steps against the CDF, which makes the result R's by construction.
+R returns the smallest integer ``y`` with ``P(Y <= y) >= p * (1 - 8 * DBL_EPSILON)`` (a fuzz
+for left continuity, so that ``qnbinom(0.5, 1, 0.5)`` is 0). scipy's ``ppf`` uses its own
+inversion and fuzz, so we start from it and correct by whole steps against the CDF.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import numpy.typing as npt
 from scipy.stats import nbinom, poisson
 
 FloatArray = npt.NDArray[np.float64]
-_FUZZ = 1.0 + 2.0 * np.finfo(np.float64).eps
+_FUZZ = 1.0 - 8.0 * np.finfo(np.float64).eps
 
 
 def _search(
