@@ -74,6 +74,10 @@ DETECTORS = {
                "bayes(s, control=list(range=rng, b=1, w=6, actY=TRUE, alpha=0.05))"),
     "GLR_Poisson": ("weekly", lambda: GlrNb(alpha=0.0),
                     "glrnb(s, control=list(range=rng, alpha=0, ret='value'))"),
+    "GLR_NB": ("weekly", lambda: GlrNb(alpha=None),
+               "glrnb(s, control=list(range=rng, alpha=NULL, ret='value'))"),
+    "CUSUM_rossi": ("daily", lambda: Cusum(trans="rossi"),
+                    "cusum(s, control=list(range=rng, trans='rossi'))"),
 }
 
 R_TEMPLATE = """
