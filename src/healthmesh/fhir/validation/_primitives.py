@@ -80,7 +80,8 @@ def _check_text(value: object) -> Problem | None:
     if _CONTROL(value) is not None:
         return _CONTROL_CHARS
     if value.isspace():
-        return ("error", "value", "whitespace-only string values are not allowed")
+        # R4 string regex [ \r\n\t\S]+ admits it; the datatypes page says SHOULD: a warning
+        return ("warning", "value", "string values should contain non-whitespace content")
     return None
 
 
