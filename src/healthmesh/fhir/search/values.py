@@ -1,9 +1,10 @@
 """Turn the elements a search expression selects into normalised index values, per type.
 
-Each ``*_values`` function takes the items ``(json value, FHIR type)`` an expression returned
-and yields tuples without the parameter code; :mod:`.extract` prefixes the code (rows) or
-reshapes them (composite components). Elements of unknown type (fhirpathpy fallback) are
-classified by their JSON shape.
+The functions take the items ``(json value, FHIR type)`` an expression returned. The
+``*_into`` ones (strings, tokens: the most frequent) append finished rows with the parameter
+code; the others yield tuples without it, which :mod:`.extract` prefixes (rows) or reshapes
+(composite components). Elements of unknown type (fhirpathpy fallback) are classified by
+their JSON shape.
 
 Choices made here (documented in docs/search.md):
 
@@ -11,9 +12,10 @@ Choices made here (documented in docs/search.md):
   ``CodeableConcept.text`` and ``Coding.display``); an Identifier row carries the normalised
   ``type.text``; ``code`` elements are indexed without their implicit system;
 - string: the normalised form is cut to 255 characters (``exact`` keeps the full value);
-- reference: contained (``#id``) references and references with only an ``identifier`` are
-  not indexed; ``urn:uuid:`` references keep only the url; canonicals are indexed without
-  their ``|version`` and, when versioned, once more with it;
+- reference: contained (``#id``) references and references with only an ``identifier`` give
+  no reference row (the identifier serves ``:identifier`` as a token); ``urn:uuid:``
+  references keep only the url; canonicals are indexed without their ``|version`` and, when
+  versioned, once more with it;
 - quantity: Money uses ``urn:iso:std:iso:4217`` as system and the currency as code; a
   comparator (``<5``) opens the range on that side; SampledData is not indexed.
 """
