@@ -146,13 +146,27 @@ def _strings(value: Any, path: str, out: list[tuple[str, str]]) -> None:
             _strings(v, f"{path}[{i}]", out)
 
 
+def _values(value: Any, out: list[str]) -> None:
+    if isinstance(value, str):
+        out.append(value)
+    elif isinstance(value, Mapping):
+        out.extend(map(str, value))
+        for v in value.values():
+            _values(v, out)
+    elif isinstance(value, list):
+        for v in value:
+            _values(v, out)
+
+
 def _scan_strings(value: Any, path: str) -> None:
+    texts: list[str] = []
+    _values(value, texts)
+    # One scan over all strings joined by newlines (the patterns never cross a newline);
+    # only on a hit do we walk again to name the field in the error.
+    if find_identifier("\n".join(texts)) is None:
+        return
     found: list[tuple[str, str]] = []
     _strings(value, path, found)
-    # One scan over all strings joined by newlines (the patterns never cross a newline);
-    # only on a hit do we look for the field to name in the error.
-    if find_identifier("\n".join(s for _, s in found)) is None:
-        return
     for where, text in found:
         kind = find_identifier(text)
         if kind:

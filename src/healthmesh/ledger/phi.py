@@ -18,6 +18,7 @@ _ID15 = re.compile(r"(?<![0-9])[1-9]\d{5}\d{2}(0[1-9]|1[0-2])(0[1-9]|[12]\d|3[01
 _MOBILE = re.compile(r"(?<![0-9])(\+?86[- ]?)?1[3-9]\d{9}(?![0-9])")
 _EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
 _HEX_RUN = re.compile(r"[0-9a-f]{32,}")
+_DIGITS11 = re.compile(r"[0-9]{11}")
 
 _WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _CHECK = "10X98765432"
@@ -46,10 +47,13 @@ def find_identifier(text: str) -> str | None:
     'resident identity number'
     """
     stripped = _HEX_RUN.sub(" ", text)
-    if _ID18.search(stripped) or _ID15.search(stripped):
-        return "resident identity number"
-    if _MOBILE.search(stripped):
-        return "phone number"
-    if _EMAIL.search(stripped):
+    # Every number pattern needs 11 consecutive digits and an address needs "@": one cheap
+    # test rules out nearly all strings before the detailed patterns run.
+    if _DIGITS11.search(stripped):
+        if _ID18.search(stripped) or _ID15.search(stripped):
+            return "resident identity number"
+        if _MOBILE.search(stripped):
+            return "phone number"
+    if "@" in stripped and _EMAIL.search(stripped):
         return "e-mail address"
     return None
