@@ -13,20 +13,22 @@ import logging
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
 
 import orjson
+from sqlalchemy.exc import SQLAlchemyError
 
 from healthmesh.errors import HealthmeshError
 from healthmesh.fhir.store import FhirStore
-from healthmesh.fhir.store.writes import WriteTx
 from healthmesh.ingest.adapter import Adapter, Converted, Outcome, Rejected
+from healthmesh.ingest.batchwrite import decide, write_chunk
 from healthmesh.ingest.hl7v2 import Hl7v2Adapter
 from healthmesh.ingest.hl7v2.decode import split_messages
-from healthmesh.ingest.hl7v2.patient import MERGED_TAG
 from healthmesh.ingest.quarantine import QuarantineStore
 
 log = logging.getLogger(__name__)
+
+#: records per write transaction
+CHUNK = 200
 
 
 @dataclass
@@ -60,32 +62,6 @@ class Summary:
         )
 
 
-def _strip_meta(res: dict[str, Any]) -> dict[str, Any]:
-    out = dict(res)
-    meta = dict(out.pop("meta", None) or {})
-    meta.pop("versionId", None)
-    meta.pop("lastUpdated", None)
-    if meta:
-        out["meta"] = meta
-    out.pop("id", None)
-    return out
-
-
-def _is_merged(res: dict[str, Any]) -> bool:
-    tags = (res.get("meta") or {}).get("tag") or []
-    return any(t.get("code") == MERGED_TAG["code"] and t.get("system") == MERGED_TAG["system"]
-               for t in tags)
-
-
-def _union_links(new: dict[str, Any], old: dict[str, Any]) -> None:
-    links = list(new.get("link") or [])
-    for link in old.get("link") or []:
-        if link not in links:
-            links.append(link)
-    if links:
-        new["link"] = links
-
-
 class Pipeline:
     """Writes adapter outcomes for one institution into a store, quarantining failures.
 
@@ -116,16 +92,16 @@ class Pipeline:
         ``on_record(outcome, result)`` hears of each record (result: created, updated,
         unchanged or quarantined), e.g. to advance a progress bar or build an ACK.
         """
+        items: Iterable[tuple[Outcome, bytes | None]]
         if isinstance(adapter, Hl7v2Adapter):
             # message by message, so a record the store refuses is kept as its own bytes
-            summary = Summary()
-            for raw in split_messages(data):
-                outcome = adapter.convert_one(raw, source=f"{source}#{raw.number}")
-                result = self.write_one(adapter.format, outcome, summary, raw.data)
-                if on_record is not None:
-                    on_record(outcome, result)
-            return summary
-        return self.write_all(adapter.format, adapter.convert(data, source=source), on_record)
+            items = (
+                (adapter.convert_one(raw, source=f"{source}#{raw.number}"), raw.data)
+                for raw in split_messages(data)
+            )
+        else:
+            items = ((o, None) for o in adapter.convert(data, source=source))
+        return self.write_many(adapter.format, items, on_record)
 
     def write_all(
         self,
@@ -133,12 +109,80 @@ class Pipeline:
         outcomes: Iterable[Outcome],
         on_record: Callable[[Outcome, str], None] | None = None,
     ) -> Summary:
+        """Write outcomes that carry no separate source bytes (see ``write_many``)."""
+        return self.write_many(fmt, ((o, None) for o in outcomes), on_record)
+
+    def write_many(
+        self,
+        fmt: str,
+        items: Iterable[tuple[Outcome, bytes | None]],
+        on_record: Callable[[Outcome, str], None] | None = None,
+        *,
+        chunk_size: int = CHUNK,
+    ) -> Summary:
+        """Write (outcome, source bytes) pairs in chunks of one transaction each."""
         summary = Summary()
-        for outcome in outcomes:
-            result = self.write_one(fmt, outcome, summary)
+        chunk: list[tuple[Outcome, bytes | None]] = []
+        for item in items:
+            chunk.append(item)
+            if len(chunk) >= chunk_size:
+                self._write_chunk(fmt, chunk, summary, on_record)
+                chunk = []
+        if chunk:
+            self._write_chunk(fmt, chunk, summary, on_record)
+        return summary
+
+    def _write_chunk(
+        self,
+        fmt: str,
+        chunk: list[tuple[Outcome, bytes | None]],
+        summary: Summary,
+        on_record: Callable[[Outcome, str], None] | None,
+    ) -> None:
+        positions = [i for i, (o, _) in enumerate(chunk) if isinstance(o, Converted)]
+        records = [o for o, _ in chunk if isinstance(o, Converted)]
+        try:
+            results, refused = write_chunk(self.store, records)
+        except (HealthmeshError, SQLAlchemyError) as exc:
+            # unexpected at chunk level: fall back to one transaction per record
+            log.warning("chunk write failed (%s); writing record by record", type(exc).__name__)
+            for outcome, raw in chunk:
+                result = self.write_one(fmt, outcome, summary, raw)
+                if on_record is not None:
+                    on_record(outcome, result)
+            return
+        by_pos = dict(zip(positions, results, strict=True))
+        errors = {positions[k]: exc for k, exc in refused}
+        for i, (outcome, raw) in enumerate(chunk):
+            summary.received += 1
+            if isinstance(outcome, Rejected):
+                result = self._quarantine(fmt, outcome, summary)
+            elif i in errors:
+                result = self._refuse(fmt, outcome, raw, errors[i], summary)
+            else:
+                result, written = by_pos[i]
+                self._count(outcome, result, written, summary)
             if on_record is not None:
                 on_record(outcome, result)
-        return summary
+
+    def _count(self, outcome: Converted, result: str, written: int, summary: Summary) -> None:
+        summary.converted += 1
+        summary.resources_written += written
+        summary.notes += len(outcome.notes)
+        setattr(summary, result, getattr(summary, result) + 1)
+        for note in outcome.notes:  # notes name locations and rules, never values
+            log.info("%s: %s", outcome.source_ref, note)
+
+    def _refuse(
+        self, fmt: str, outcome: Converted, raw: bytes | None, exc: HealthmeshError,
+        summary: Summary,
+    ) -> str:
+        if raw is None:
+            fmt, raw = "fhir", _as_bundle(outcome)
+        rejected = Rejected(
+            outcome.source_ref, raw, f"refused by the FHIR store: {exc.message}", exc.location or ""
+        )
+        return self._quarantine(fmt, rejected, summary)
 
     def write_one(
         self, fmt: str, outcome: Outcome, summary: Summary, source_bytes: bytes | None = None
@@ -154,21 +198,8 @@ class Pipeline:
         try:
             result, written = self.write_record(outcome)
         except HealthmeshError as exc:
-            if source_bytes is None:
-                fmt, source_bytes = "fhir", _as_bundle(outcome)
-            rejected = Rejected(
-                outcome.source_ref,
-                source_bytes,
-                f"refused by the FHIR store: {exc.message}",
-                exc.location or "",
-            )
-            return self._quarantine(fmt, rejected, summary)
-        summary.converted += 1
-        summary.resources_written += written
-        summary.notes += len(outcome.notes)
-        for note in outcome.notes:  # notes name locations and rules, never values
-            log.info("%s: %s", outcome.source_ref, note)
-        setattr(summary, result, getattr(summary, result) + 1)
+            return self._refuse(fmt, outcome, source_bytes, exc, summary)
+        self._count(outcome, result, written, summary)
         return result
 
     def _quarantine(self, fmt: str, rejected: Rejected, summary: Summary) -> str:
@@ -183,40 +214,18 @@ class Pipeline:
         created = updated = 0
         with self.store.writing() as tx:
             for res in converted.resources:
-                change = self._write_resource(tx, res)
-                created += change == "created"
-                updated += change == "updated"
+                rtype, rid = str(res.get("resourceType", "")), str(res.get("id", ""))
+                cur = tx.current(rtype, rid) if rtype and rid else None
+                old = cur.resource() if cur is not None and not cur.deleted else None
+                action, final = decide(res, old)
+                if action == "unchanged":
+                    continue
+                tx.update(rtype, rid, final)
+                created += action == "created"
+                updated += action == "updated"
         if created:
             return "created", created + updated
         return ("updated" if updated else "unchanged"), updated
-
-    def _write_resource(self, tx: WriteTx, res: dict[str, Any]) -> str:
-        rtype, rid = str(res.get("resourceType", "")), str(res.get("id", ""))
-        cur = tx.current(rtype, rid) if rtype and rid else None
-        if cur is not None and not cur.deleted:
-            old = cur.resource()
-            if _is_merged(res):
-                merged = dict(old)
-                merged["active"] = False
-                _union_links(merged, res)
-                meta = dict(merged.get("meta") or {})
-                tags = list(meta.get("tag") or [])
-                if MERGED_TAG not in tags:
-                    tags.append(dict(MERGED_TAG))
-                meta["tag"] = tags
-                merged["meta"] = meta
-                res = merged
-            elif rtype == "Patient":
-                res = dict(res)
-                _union_links(res, old)  # merge links survive later updates (A08 after A40)
-                if _is_merged(old):
-                    res["active"] = False
-            if _strip_meta(old) == _strip_meta(res):
-                return "unchanged"
-            tx.update(rtype, rid, res)
-            return "updated"
-        tx.update(rtype, rid, res)
-        return "created"
 
 
 def _as_bundle(converted: Converted) -> bytes:

@@ -56,10 +56,11 @@ class Rep:
 class Segment:
     """One segment: its name and fields (``field(n)`` is HL7's 1-based field n)."""
 
-    __slots__ = ("_fields", "_msg", "name", "position")
+    __slots__ = ("_cache", "_fields", "_msg", "name", "position")
 
     def __init__(self, msg: V2Message, text: str, position: int) -> None:
         self._msg = msg
+        self._cache: dict[int, list[Rep]] = {}
         self._fields = text.split(msg.field_sep)
         self.name = self._fields[0].strip()
         self.position = position  # 1-based position of the segment in the message
@@ -73,22 +74,29 @@ class Segment:
         return fields[n] if n < len(fields) else ""
 
     def reps(self, n: int) -> list[Rep]:
-        """Non-empty repetitions of field ``n``."""
+        """Non-empty repetitions of field ``n`` (split once, then cached)."""
+        cached = self._cache.get(n)
+        if cached is not None:
+            return cached
         raw = self.raw(n)
-        if not raw or (self.name == "MSH" and n <= 2):
-            return [Rep(self._msg, [[raw]])] if raw else []
         msg = self._msg
-        out = []
-        for rep in raw.split(msg.rep_sep) if msg.rep_sep in raw else (raw,):
-            if not rep:
-                continue
-            if msg.comp_sep in rep or msg.sub_sep in rep:
-                comps = [c.split(msg.sub_sep) for c in rep.split(msg.comp_sep)]
-            else:
-                comps = [[rep]]
-            r = Rep(msg, comps)
-            if not r.empty():
-                out.append(r)
+        out: list[Rep] = []
+        if not raw:
+            pass
+        elif self.name == "MSH" and n <= 2:
+            out = [Rep(msg, [[raw]])]
+        else:
+            blank = msg.comp_sep + msg.sub_sep
+            comp_sep, sub_sep = msg.comp_sep, msg.sub_sep
+            for rep in raw.split(msg.rep_sep) if msg.rep_sep in raw else (raw,):
+                if not rep.strip(blank):
+                    continue
+                if comp_sep in rep or sub_sep in rep:
+                    comps = [c.split(sub_sep) for c in rep.split(comp_sep)]
+                else:
+                    comps = [[rep]]
+                out.append(Rep(msg, comps))
+        self._cache[n] = out
         return out
 
     def rep(self, n: int) -> Rep | None:

@@ -19,18 +19,33 @@ from healthmesh.ingest.hl7v2.messages import map_message
 log = logging.getLogger(__name__)
 
 
+_EMPTY = ("", None)
+
+
 def prune(node: Any) -> Any:
     """Drop empty strings, lists and objects (FHIR forbids them) throughout a resource."""
-    if isinstance(node, dict):
+    if type(node) is dict:
         out = {}
         for k, v in node.items():
-            v = prune(v)
-            if v not in ("", [], {}, None):
+            t = type(v)
+            if t is dict or t is list:
+                v = prune(v)
+                if v:
+                    out[k] = v
+            elif v not in _EMPTY:
                 out[k] = v
         return out
-    if isinstance(node, list):
-        items = [prune(x) for x in node]
-        return [x for x in items if x not in ("", [], {}, None)]
+    if type(node) is list:
+        items = []
+        for v in node:
+            t = type(v)
+            if t is dict or t is list:
+                v = prune(v)
+                if v:
+                    items.append(v)
+            elif v not in _EMPTY:
+                items.append(v)
+        return items
     return node
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from healthmesh.ingest.adapter import deterministic_id
 from healthmesh.ingest.hl7v2.access import Segment, V2Message
 from healthmesh.ingest.hl7v2.clinical import (
     diagnostic_report,
@@ -252,4 +253,20 @@ def map_message(msg: V2Message, ctx: Ctx) -> Resources:
         ctx.notes.append("segments not mapped: " + ", ".join(unused))
     out = handler(msg, ctx)
     _loose_observations(msg, ctx, out)
+    return _distinct_ids(out, ctx)
+
+
+def _distinct_ids(out: Resources, ctx: Ctx) -> Resources:
+    """Two resources of one message with the same business key (e.g. OBX segments repeating
+    code, sub-id and set id) get the k-th copy's id derived from the first's, so both are
+    kept and the result stays deterministic."""
+    seen: dict[tuple[str, str], int] = {}
+    for res in out:
+        key = (res["resourceType"], res["id"])
+        if key in seen:
+            seen[key] += 1
+            res["id"] = deterministic_id(key[0], key[1], str(seen[key]))
+            ctx.notes.append(f"{key[0]}: repeated business key, copy {seen[key]} kept apart")
+        else:
+            seen[key] = 0
     return out
