@@ -116,13 +116,13 @@ def test_rejections_and_store_refusals_are_quarantined_with_bytes(pipe: Pipeline
     # a code with a leading blank maps through but is not a valid FHIR code: the store
     # refuses the record
     refused = (
-        "MSH|^~\\&|LIS|H1|||20240101||ORU^R01|5|P|2.5\rPID|1||R1^^^H1^MR\r"
-        "OBR|1|P1|F1|GLU^Glucose^L\rOBX|1|NM| GLU^Glucose^L||5|mmol/L^^UCUM|||||F\r"
-    ).encode()
+        b"MSH|^~\\&|LIS|H1|||20240101||ORU^R01|5|P|2.5\rPID|1||R1^^^H1^MR\r"
+        b"OBR|1|P1|F1|GLU^Glucose^L\rOBX|1|NM| GLU^Glucose^L||5|mmol/L^^UCUM|||||F\r"
+    )
     s = run(pipe, bad_date + b"\r" + refused + b"\r" + adt("A04", "10"))
     assert (s.received, s.converted, s.quarantined) == (3, 1, 2)
     entries = pipe.quarantine.list(institution="H1")
-    assert [e.location for e in entries][0] == "PID-7"
+    assert entries[0].location == "PID-7"
     assert entries[0].source_bytes == bad_date
     assert entries[1].reason.startswith("refused by the FHIR store")
     assert entries[1].source_bytes == refused
