@@ -65,8 +65,8 @@ def generate_region(config: RegionConfig, out: Path) -> RegionSummary:
     """Generate the region into ``out`` (created); deterministic for ``config.seed``.
 
     >>> import tempfile
-    >>> s = generate_region(RegionConfig(seed=1, people=50, days=30), Path(tempfile.mkdtemp()))
-    >>> s.people
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     generate_region(RegionConfig(seed=1, people=50, days=30), Path(tmp)).people
     50
     """
     people, insts, tl = simulate(config)
