@@ -25,12 +25,16 @@ def test_demo_check_loads_samples_and_prints_a_token(tmp_path: Path) -> None:
 
 
 def test_clients_add_prints_secret_once_and_stores_hash(tmp_path: Path) -> None:
-    result = CliRunner().invoke(main, ["node", "clients", "add", "lab",
-                                       "--scopes", "system/Observation.cruds",
-                                       "--data-dir", str(tmp_path)])
+    db = str(tmp_path / "node.sqlite")
+    result = CliRunner().invoke(main, ["node", "clients", "--db", db, "add", "lab",
+                                       "--scopes", "system/Observation.cruds"])
     assert result.exit_code == 0, result.output
-    secret = result.output.split("client_secret: ")[1].split()[0]
+    secret = next(ln.split(":", 1)[1].strip().strip('"') for ln in result.output.splitlines()
+                  if "secret" in ln.lower() and ":" in ln)
+    assert len(secret) > 20
     assert secret.encode() not in (tmp_path / "node.sqlite").read_bytes()
+    listed = CliRunner().invoke(main, ["node", "clients", "--db", db, "list"])
+    assert listed.exit_code == 0 and "lab" in listed.output
 
 
 def test_import_command_reports_and_quarantines(tmp_path: Path) -> None:

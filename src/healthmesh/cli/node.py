@@ -34,8 +34,18 @@ db_opt = click.option(
 
 
 @click.group()
-def group() -> None:
+@click.pass_context
+def group(ctx: click.Context) -> None:
     """Run and administer an institution node."""
+    # default database for sub-commands that take --db (e.g. `clients`): the node's own
+    ctx.obj = {"db": NodeSettings().database()}
+
+
+def _mount_clients() -> None:
+    """`healthmesh node clients add|list|show|disable|enable|rotate-secret|set-scopes|set-keys`."""
+    from healthmesh.access.cli import clients
+
+    group.add_command(clients, name="clients")
 
 
 @group.command()
@@ -73,49 +83,6 @@ def serve(
     )
 
 
-@group.group()
-def clients() -> None:
-    """Register and manage API clients."""
-
-
-@clients.command("add")
-@click.argument("name")
-@click.option(
-    "--scopes", required=True, help='SMART scopes, e.g. "system/Patient.rs system/Observation.rs".'
-)
-@click.option(
-    "--jwks",
-    "jwks_file",
-    type=click.Path(exists=True, path_type=Path),
-    default=None,
-    help="JWKS file with the client's public keys: registers a private_key_jwt client.",
-)
-@data_dir_opt
-@db_opt
-def clients_add(
-    name: str, scopes: str, jwks_file: Path | None, data_dir: Path | None, db: str | None
-) -> None:
-    """Register a client and print its credentials (shown once)."""
-    import json
-
-    from healthmesh.access.clients import ClientRegistry
-    from healthmesh.db import make_engine
-
-    settings = _settings(data_dir, db)
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    registry = ClientRegistry(make_engine(settings.database()))
-    if jwks_file is not None:
-        creds = registry.add(
-            name, scopes, method="private_key_jwt", jwks=json.loads(jwks_file.read_text())
-        )
-    else:
-        creds = registry.add(name, scopes)
-    click.echo(f"client_id:     {creds.client_id}")
-    if creds.client_secret:
-        click.echo(f"client_secret: {creds.client_secret}")
-        click.echo("(the secret is shown once; it is stored only as a hash)")
-
-
 @group.command("import")
 @click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 @data_dir_opt
@@ -146,3 +113,6 @@ def reindex(data_dir: Path | None, db: str | None) -> None:
     n = reindex_all(store)
     click.echo(f"reindexed {n} resources")
     store.close()
+
+
+_mount_clients()
