@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import pytest
 
 from healthmesh.synth.region import RegionConfig, RegionSummary, generate_region
 
-SMALL = RegionConfig(seed=11, people=1500, days=240, start=__import__("datetime").date(2024, 10, 1))
+SMALL = RegionConfig(seed=11, people=1500, days=240, start=dt.date(2024, 10, 1))
 
 
 @pytest.fixture(scope="session")
