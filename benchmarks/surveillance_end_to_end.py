@@ -80,6 +80,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--people", type=int, default=20000)
     ap.add_argument("--threshold", type=int, default=3)
+    ap.add_argument("--protection", choices=["suppress", "noise", "none"], default="suppress")
     args = ap.parse_args()
     cfg = RegionConfig(people=args.people)
     t0 = time.perf_counter()
@@ -97,7 +98,8 @@ def main() -> None:
         cells: Counter[tuple[dt.date, str, str]] = Counter()
         for key, c in counts.items():
             cells[(key.date, key.district, key.signal)] += c
-        released = protect(cells, Protection("suppress", threshold=args.threshold))
+        released = protect(cells, Protection(args.protection, threshold=args.threshold),
+                           seed=len(rows))
         suppressed += sum(v is None for v in released.values())
         rows += [CountRow(inst, d, dist, sig, v) for (d, dist, sig), v in released.items()]
     t_node = time.perf_counter() - t0
@@ -118,8 +120,8 @@ def main() -> None:
         n_stored = len(store.find(limit=100000))
     t_hub = time.perf_counter() - t0
     print(f"region: {args.people} people, {len(stores)} institutions, {cfg.days} days; "
-          f"{n_res} FHIR resources; suppression threshold {args.threshold} "
-          f"({suppressed} cells suppressed)")
+          f"{n_res} FHIR resources; protection {args.protection} (threshold "
+          f"{args.threshold}: {suppressed} of {len(rows)} cells suppressed)")
     print(f"time: simulate {t_sim:.1f}s (not ours), to FHIR {t_fhir:.1f}s, node counts+protect "
           f"{t_node:.1f}s, hub pool+detect+store {t_hub:.1f}s; {n_stored} alerts stored")
     print(f"{'outbreak':10s} {'district':8s} {'start':10s} {'end':10s} {'extra':>5s}  "
