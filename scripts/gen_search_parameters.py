@@ -11,6 +11,10 @@ directory (or reads an unpacked ``package/`` folder given with ``--package-dir``
   "params": [...]}`` where each param keeps only what search needs: ``id``, ``url``, ``code``,
   ``base``, ``type``, ``expression``, ``target``, ``component`` (``[definition, expression]``
   pairs), ``comparator``, ``modifier``, ``multipleOr``, ``multipleAnd``;
+  ``implicitSystems`` maps each ``code`` element with a required binding to a single code
+  system (``Patient.gender`` -> ``http://hl7.org/fhir/administrative-gender``), read from the
+  base StructureDefinitions and ValueSets of the same package, so token rows of such codes
+  carry their system;
 - ``src/healthmesh/fhir/_generated/compartment_patient.json.gz``: the CompartmentDefinition
   with its narrative dropped (``resource`` entries unchanged).
 
@@ -67,6 +71,7 @@ def fetch_package(workdir: Path) -> Path:
             for m in tar.getmembers()
             if m.name in ("package/package.json", "package/Bundle-searchParams.json")
             or m.name == "package/CompartmentDefinition-patient.json"
+            or m.name.startswith(("package/StructureDefinition-", "package/ValueSet-"))
         ]
         tar.extractall(workdir, members=members, filter="data")
     return workdir / "package"
@@ -86,6 +91,36 @@ def write_gz(path: Path, obj: Any) -> None:
     print(f"wrote {path} ({path.stat().st_size:,} bytes)")
 
 
+def implicit_systems(package_dir: Path) -> dict[str, str]:
+    """``element path -> code system`` for ``code`` elements with a required binding to a
+    value set drawn from exactly one code system (``Patient.gender`` ->
+    ``http://hl7.org/fhir/administrative-gender``), from the base StructureDefinitions."""
+    value_sets = {}
+    for path in package_dir.glob("ValueSet-*.json"):
+        vs = json.loads(path.read_text())
+        value_sets[vs["url"]] = vs
+    out: dict[str, str] = {}
+    for path in sorted(package_dir.glob("StructureDefinition-*.json")):
+        sd = json.loads(path.read_text())
+        if sd.get("derivation") == "constraint" or sd.get("kind") not in (
+            "resource",
+            "complex-type",
+        ):
+            continue
+        for elem in sd.get("snapshot", {}).get("element", []):
+            binding = elem.get("binding") or {}
+            if binding.get("strength") != "required":
+                continue
+            if [t.get("code") for t in elem.get("type", [])] != ["code"]:
+                continue
+            vs = value_sets.get(binding.get("valueSet", "").split("|")[0])
+            includes = (vs or {}).get("compose", {}).get("include", [])
+            systems = {i["system"] for i in includes if i.get("system")}
+            if len(systems) == 1 and not any(i.get("valueSet") for i in includes):
+                out[elem["path"]] = systems.pop()
+    return dict(sorted(out.items()))
+
+
 def generate(package_dir: Path, out: Path = OUT) -> None:
     meta = json.loads((package_dir / "package.json").read_text())
     header = {
@@ -99,11 +134,18 @@ def generate(package_dir: Path, out: Path = OUT) -> None:
     bundle = json.loads((package_dir / "Bundle-searchParams.json").read_text())
     params = [compact_param(e["resource"]) for e in bundle["entry"]]
     out.mkdir(parents=True, exist_ok=True)
-    write_gz(out / "search_parameters.json.gz", {"header": header, "params": params})
+    systems = implicit_systems(package_dir)
+    write_gz(
+        out / "search_parameters.json.gz",
+        {"header": header, "params": params, "implicitSystems": systems},
+    )
     comp = json.loads((package_dir / "CompartmentDefinition-patient.json").read_text())
     comp.pop("text", None)
     write_gz(out / "compartment_patient.json.gz", {"header": header, "compartment": comp})
-    print(f"{len(params)} search parameters, {len(comp['resource'])} compartment entries")
+    print(
+        f"{len(params)} search parameters, {len(comp['resource'])} compartment entries, "
+        f"{len(systems)} implicit code systems"
+    )
 
 
 CONSTRUCTS = {

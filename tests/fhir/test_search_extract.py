@@ -32,7 +32,8 @@ def test_patient_example(shared_data: Path) -> None:
     name_norms = {n for n, _ in of(rows.strings, "name")}
     assert {"chalmers", "windsor", "peter", "james", "jim"} == name_norms
     assert ("chalmers", "Chalmers") in of(rows.strings, "family")
-    assert of(rows.tokens, "gender") == [(None, "male", None)]
+    gender_system = "http://hl7.org/fhir/administrative-gender"  # implicit: required binding
+    assert of(rows.tokens, "gender") == [(gender_system, "male", None)]
     assert of(rows.tokens, "active") == [(None, "true", None)]
     assert of(rows.dates, "birthdate") == [(ts(1974, 12, 25), ts(1974, 12, 26))]
     assert of(rows.tokens, "identifier") == [("urn:oid:1.2.36.146.595.217.0.1", "12345", None)]
@@ -262,6 +263,28 @@ def test_tokens_of_every_kind() -> None:
         )
     ]
     assert of(rows.dates, "death-date") == [(ts(2019, 1, 1), ts(2020, 1, 1))]
+
+
+def test_code_elements_carry_the_system_of_their_required_binding() -> None:
+    rows = extract(
+        obs(
+            code={"text": "x"},
+            valueQuantity={"value": 1, "comparator": "<"},
+            meta={"tag": [{"code": "t"}]},
+        )
+    )
+    assert of(rows.tokens, "status") == [("http://hl7.org/fhir/observation-status", "final", None)]
+    assert of(rows.tokens, "_tag") == [(None, "t", None)]  # a Coding keeps its own (no) system
+    pat = {
+        "resourceType": "Patient",
+        "id": "p",
+        "address": [{"use": "home"}],
+        "contact": [{"gender": "female"}],
+        "link": [{"other": {"reference": "Patient/q"}, "type": "seealso"}],
+    }
+    rows = extract(pat)
+    assert of(rows.tokens, "address-use") == [("http://hl7.org/fhir/address-use", "home", None)]
+    assert of(rows.tokens, "_id") == [(None, "p", None)]  # an id, not a bound code
 
 
 def test_strings_are_normalised() -> None:

@@ -148,8 +148,30 @@ def test_generator_reproduces_the_committed_tables(shared_data: Path, tmp_path: 
     )
     out = tmp_path / "out"
     gen.generate(pkg, out)
-    for name in ("search_parameters.json.gz", "compartment_patient.json.gz"):
-        assert (out / name).read_bytes() == (GENERATED / name).read_bytes(), name
+    name = "compartment_patient.json.gz"
+    assert (out / name).read_bytes() == (GENERATED / name).read_bytes()
+    # without the package's StructureDefinitions there are no implicit code systems;
+    # everything else is the same
+    with gzip.open(out / "search_parameters.json.gz", "rt") as fh:
+        mine = json.load(fh)
+    committed = _generated("search_parameters.json.gz")
+    assert mine["implicitSystems"] == {}
+    assert {k: v for k, v in mine.items() if k != "implicitSystems"} == {
+        k: v for k, v in committed.items() if k != "implicitSystems"
+    }
+
+
+def test_implicit_code_systems_from_required_bindings() -> None:
+    systems = _generated("search_parameters.json.gz")["implicitSystems"]
+    assert systems["Patient.gender"] == "http://hl7.org/fhir/administrative-gender"
+    assert systems["Observation.status"] == "http://hl7.org/fhir/observation-status"
+    assert systems["ContactPoint.system"] == "http://hl7.org/fhir/contact-point-system"
+    assert 300 < len(systems) < 400
+    reg = default_registry()
+    by_code = {p.param.code: p.implicit_system for p in reg.plan("Patient")}
+    assert by_code["gender"] == "http://hl7.org/fhir/administrative-gender"
+    assert by_code["address-use"] == "http://hl7.org/fhir/address-use"
+    assert by_code["identifier"] is None and by_code["_id"] is None
 
 
 def test_custom_search_parameter_resources_extend_the_registry(official: list[dict]) -> None:

@@ -90,6 +90,35 @@ def required_keys(text: str, resource_type: str) -> frozenset[str] | None:
     return frozenset(keys)
 
 
+def code_elements(text: str, resource_type: str) -> list[tuple[str, str]] | None:
+    """``(parent type, member)`` of each union branch that selects a ``code`` element by a
+    plain path (``Patient.gender`` -> ``("Patient", "gender")``, ``Patient.address.use`` ->
+    ``("Address", "use")``); None when a branch is not a plain path (it might select codes
+    this analysis cannot place)."""
+    try:
+        node = parse(text)
+    except Unsupported:
+        return None
+    out: list[tuple[str, str]] = []
+    for branch in split_union(node):
+        names: list[str] = []
+        while branch[0] == "dot" and branch[2][0] == "member":
+            names.append(branch[2][1])
+            branch = branch[1]
+        if not (branch[0] == "member" and branch[1] in _TYPE_FILTERS) or not names:
+            return None
+        parent: str | None = resource_type
+        for name in reversed(names[1:]):
+            cands = children(parent, name) if parent else ()
+            parent = cands[0][1] if len(cands) == 1 else None
+        if parent is None:
+            return None
+        last = children(parent, names[0])
+        if len(last) == 1 and last[0][1] == "code":
+            out.append((parent, names[0]))
+    return out
+
+
 def _is_root_member(node: Node) -> bool:
     return (
         node[0] == "dot"

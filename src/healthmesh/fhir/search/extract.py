@@ -125,8 +125,8 @@ def extract(resource: dict[str, Any], registry: Registry | None = None) -> Index
 
     >>> rows = extract({"resourceType": "Patient", "id": "p1", "gender": "male",
     ...                 "birthDate": "1974-12-25"})
-    >>> ("gender", None, "male", None) in rows.tokens, ("_id", None, "p1", None) in rows.tokens
-    (True, True)
+    >>> [t for t in rows.tokens if t[0] == "gender"]
+    [('gender', 'http://hl7.org/fhir/administrative-gender', 'male', None)]
     >>> [d for d in rows.dates if d[0] == "birthdate"]
     [('birthdate', 157161600.0, 157248000.0)]
     """
@@ -189,13 +189,23 @@ def _steps(
             (
                 p.fn,
                 p.param.code,
-                None if p.param.type == "composite" else _ADDERS.get(p.param.type, _skip),
+                None if p.param.type == "composite" else _adder(p.param.type, p.implicit_system),
                 p.components,
             )
             for p in plans
         )
         got = per_reg[rtype] = (steps, by_key, always)
     return got
+
+
+def _adder(kind: str, implicit_system: str | None) -> Callable[[IndexRows, str, Items], None]:
+    if kind == "token" and implicit_system is not None:
+
+        def add_coded_tokens(rows: IndexRows, code: str, items: Items) -> None:
+            V.tokens_into(rows.tokens, code, items, rows.identifier_types, implicit_system)
+
+        return add_coded_tokens
+    return _ADDERS.get(kind, _skip)
 
 
 def _skip(rows: IndexRows, code: str, items: Items) -> None:

@@ -21,9 +21,14 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from healthmesh.fhir.search.compiler import Closure, compile_expression, required_keys
+from healthmesh.fhir.search.compiler import (
+    Closure,
+    code_elements,
+    compile_expression,
+    required_keys,
+)
 from healthmesh.fhir.search.fhirpath import Unsupported
-from healthmesh.fhir.search.model import RESOURCE_TYPES
+from healthmesh.fhir.search.model import RESOURCE_TYPES, parent_of
 
 GENERATED = Path(__file__).resolve().parents[1] / "_generated"
 _RESOURCE_LEVEL = ("Resource", "DomainResource")
@@ -71,6 +76,7 @@ class Plan:
     fn: Closure
     components: tuple[tuple[str, Closure], ...]  # (component type, closure)
     keys: frozenset[str] | None  # top-level keys it needs (None: always evaluate)
+    implicit_system: str | None = None  # code system of the code elements it selects
 
 
 def split_branches(expression: str) -> list[str]:
@@ -122,13 +128,18 @@ class Registry:
     """Search parameters per resource type, with compiled extraction plans."""
 
     def __init__(
-        self, definitions: list[dict[str, Any]], compartments: dict[str, Any] | None = None
+        self,
+        definitions: list[dict[str, Any]],
+        compartments: dict[str, Any] | None = None,
+        implicit_systems: dict[str, str] | None = None,
     ) -> None:
         """``definitions``: SearchParameter resources (or the generated compact form, whose
         components are ``[definition, expression]`` pairs); later ones override earlier ones
         with the same (base, code), so custom parameters can be appended to the R4 set.
-        ``compartments``: ``{compartment: {resource type: [param codes]}}``."""
+        ``compartments``: ``{compartment: {resource type: [param codes]}}``.
+        ``implicit_systems``: ``{element path: code system}`` for bound ``code`` elements."""
         definitions = [_compact_components(d) for d in definitions]
+        self._implicit_systems = implicit_systems or {}
         compartments = compartments or {}
         self._by_type: dict[str, dict[str, SearchParam]] = {}
         self._resource_level: dict[str, SearchParam] = {}
@@ -237,7 +248,9 @@ class Registry:
             keys = required_keys(sp.expression, resource_type)
             if keys is None and sp.components:
                 keys = self._composite_keys(sp, resource_type)
-            plans.append(Plan(sp, self.compiled(sp.expression, resource_type), comps, keys))
+            fn = self.compiled(sp.expression, resource_type)
+            implicit = self._implicit(sp, resource_type) if sp.type == "token" else None
+            plans.append(Plan(sp, fn, comps, keys, implicit))
         self._plans[resource_type] = tuple(plans)
         by_key: dict[str, list[int]] = {}
         always: list[int] = []
@@ -251,6 +264,19 @@ class Registry:
             frozenset(always),
         )
         return self._plans[resource_type]
+
+    def _implicit(self, sp: SearchParam, resource_type: str) -> str | None:
+        """The one code system of the ``code`` elements a token parameter selects, if known."""
+        elements = code_elements(sp.expression, resource_type)
+        if not elements:
+            return None
+        systems = set()
+        for parent, name in elements:
+            t: str | None = parent
+            while t is not None and f"{t}.{name}" not in self._implicit_systems:
+                t = parent_of(t)
+            systems.add(self._implicit_systems.get(f"{t}.{name}") if t else None)
+        return systems.pop() if len(systems) == 1 else None
 
     @staticmethod
     def _composite_keys(sp: SearchParam, resource_type: str) -> frozenset[str] | None:
@@ -308,10 +334,11 @@ def load_registry(extra: list[dict[str, Any]] | None = None) -> Registry:
 
     ``extra``: custom SearchParameter resources added after (and overriding) the R4 ones.
     """
-    params = _read("search_parameters.json.gz")["params"] + list(extra or ())
+    table = _read("search_parameters.json.gz")
+    params = table["params"] + list(extra or ())
     comp = _read("compartment_patient.json.gz")["compartment"]
     patient = {r["code"]: list(r.get("param", ())) for r in comp["resource"]}
-    return Registry(params, {comp["code"]: patient})
+    return Registry(params, {comp["code"]: patient}, table.get("implicitSystems", {}))
 
 
 _DEFAULT: list[Registry] = []

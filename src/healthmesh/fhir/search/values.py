@@ -10,7 +10,9 @@ Choices made here (documented in docs/search.md):
 
 - token: a Coding row carries the normalised ``display`` as its text (``:text`` matches
   ``CodeableConcept.text`` and ``Coding.display``); an Identifier row carries the normalised
-  ``type.text``; ``code`` elements are indexed without their implicit system;
+  ``type.text``; a ``code`` element with a required binding to one code system carries
+  that system (``gender`` -> ``http://hl7.org/fhir/administrative-gender``), other
+  ``code``/``string``/``uri`` tokens have none;
 - string: the normalised form is cut to 255 characters (``exact`` keeps the full value);
 - reference: contained (``#id``) references and references with only an ``identifier`` give
   no reference row (the identifier serves ``:identifier`` as a token); ``urn:uuid:``
@@ -127,14 +129,21 @@ def _coding_into(append: Any, code: str, c: Any) -> None:
     append((code, system, value, _norm(display)))
 
 
-def tokens_into(out: list[Any], code: str, items: Items, id_types: list[Any] | None = None) -> None:
+def tokens_into(
+    out: list[Any],
+    code: str,
+    items: Items,
+    id_types: list[Any] | None = None,
+    implicit_system: str | None = None,
+) -> None:
     """Append ``(code, system, value, text_norm)`` per token; Identifier types go to
-    ``id_types`` as ``(code, type_system, type_code, identifier_value)``."""
+    ``id_types`` as ``(code, type_system, type_code, identifier_value)``. ``code`` elements
+    get ``implicit_system`` (the code system of their required binding) as system."""
     append = out.append
     for value, vtype in items:
         tv = type(value)
         if tv is str:
-            append((code, None, value, None))
+            append((code, implicit_system if vtype == "code" else None, value, None))
             continue
         if tv is bool:
             append((code, None, "true" if value else "false", None))
