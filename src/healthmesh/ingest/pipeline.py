@@ -196,7 +196,13 @@ class Pipeline:
         if isinstance(outcome, Rejected):
             return self._quarantine(fmt, outcome, summary)
         try:
-            result, written = self.write_record(outcome)
+            try:
+                ((result, written),), refused = write_chunk(self.store, [outcome])
+                if refused:
+                    raise refused[0][1]
+            except SQLAlchemyError as exc:  # e.g. a key clash the batch path did not foresee
+                log.warning("batch write failed (%s); plain write", type(exc).__name__)
+                result, written = self.write_record(outcome)
         except HealthmeshError as exc:
             return self._refuse(fmt, outcome, source_bytes, exc, summary)
         self._count(outcome, result, written, summary)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from healthmesh.ingest.cn_identity import check_resident_id, normalise_mobile
@@ -148,6 +149,7 @@ def cx(rep: Rep, loc: str, ctx: Ctx) -> dict[str, Any] | None:
     return ident
 
 
+@lru_cache(maxsize=65536)
 def _pinyin(text: str) -> str:
     """Hanzi -> pinyin written as one word, capitalised (GB/T 28039: "Xiaoming")."""
     from pypinyin import lazy_pinyin

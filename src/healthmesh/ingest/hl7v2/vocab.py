@@ -8,6 +8,8 @@ names -> FHIR system URIs).
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 V3_ACT = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
 
 #: PV1-2 patient class -> Encounter.class (v3 ActCode)
@@ -129,6 +131,7 @@ RESIDENT_ID_SYSTEM = "urn:oid:2.16.156.10011.1.3"
 RESIDENT_ID_TYPES = frozenset({"NNCHN", "NI", "RI", "CZ", "ID", "SFZ"})
 
 
+@lru_cache(maxsize=4096)
 def code_system(name: str) -> str | None:
     """FHIR system for a v2 coding-system name; HL7nnnn tables map to terminology.hl7.org.
 
