@@ -143,7 +143,9 @@ def tokens_into(
     for value, vtype in items:
         tv = type(value)
         if tv is str:
-            append((code, implicit_system if vtype == "code" else None, value, None))
+            # untyped (fhirpathpy fallback) strings of such a plain-path parameter are codes too
+            coded = vtype == "code" or vtype is None
+            append((code, implicit_system if coded else None, value, None))
             continue
         if tv is bool:
             append((code, None, "true" if value else "false", None))
