@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from healthmesh.cli import main
@@ -101,3 +102,51 @@ def test_prove_and_verify_offline(tmp_path: Path) -> None:
     # Quorum of three cannot be met with two cosignatures.
     code, out = _run("verify", str(proof), "--log-key", log_vkey, *wkeys, "--quorum", "3")
     assert code == 1
+
+
+@pytest.mark.slow  # `python -m healthmesh` imports every sub-command: ~30 s on a busy machine
+def test_serve_command_answers(tmp_path: Path) -> None:
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    key = tmp_path / "log.key"
+    assert _run("keygen", "--kind", "log", "--name", "hub.test/ledger", "--out", str(key))[0] == 0
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "healthmesh",
+            "ledger",
+            "serve",
+            "--db",
+            str(tmp_path / "h.db"),
+            "--log-key",
+            str(key),
+            "--port",
+            str(port),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.time() + 240
+        while True:
+            try:
+                resp = httpx.get(f"http://127.0.0.1:{port}/ledger/checkpoint", timeout=2)
+                break
+            except httpx.TransportError:
+                if time.time() > deadline or proc.poll() is not None:
+                    raise
+                time.sleep(0.2)
+        assert resp.status_code == 200
+        assert resp.text.startswith("hub.test/ledger\n0\n")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)

@@ -11,7 +11,7 @@ from healthmesh.errors import Forbidden, InvalidInput
 from healthmesh.ledger.auth import PURPOSE as REQUEST_SIGNING
 from healthmesh.ledger.auth import RequestAuthenticator
 from healthmesh.ledger.cosign import CosignatureVerifier
-from healthmesh.ledger.entries import make_event, validate_event
+from healthmesh.ledger.entries import canonical_json, make_event, validate_event
 from healthmesh.ledger.log import TransparencyLog
 from healthmesh.ledger.note import (
     Ed25519Signer,
@@ -121,7 +121,7 @@ class LedgerService:
         checked = [validate_event(e) for e in events]
         if any(e["actor"] != institution for e in checked):
             raise Forbidden("entries must name the submitting institution as actor")
-        return self.log.append_events(checked)
+        return self.log.append_raw([canonical_json(e) for e in checked])
 
     def add_cosignature_as(self, institution: str, size: int, lines: str) -> list[str]:
         """Accept cosignatures only for witness keys registered to ``institution``."""
