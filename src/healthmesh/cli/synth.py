@@ -68,3 +68,26 @@ def region(
         f"{summary.people} people, {summary.outbreaks} labelled outbreaks, "
         f"{summary.files} files, {summary.bytes / 1e6:.1f} MB in {elapsed:.1f} s -> {out}"
     )
+
+
+@group.command("mllp")
+@click.argument("region_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--hospital", required=True, help="Hospital id in the region, e.g. H01.")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=int, default=2575, show_default=True)
+@click.option("--limit", type=int, default=None, help="Send only the first N messages.")
+def mllp(region_dir: Path, hospital: str, host: str, port: int, limit: int | None) -> None:
+    """Replay a generated hospital's HL7 v2 messages to an MLLP listener, in time order."""
+    from healthmesh.synth.region.replay import replay_mllp
+
+    began = time.perf_counter()
+    try:
+        codes = replay_mllp(region_dir, hospital, host, port, limit)
+    except OSError as exc:
+        raise click.ClickException(f"MLLP connection failed ({type(exc).__name__})") from exc
+    elapsed = time.perf_counter() - began
+    total = sum(codes.values())
+    click.echo(
+        f"sent {total} messages in {elapsed:.1f} s: "
+        + ", ".join(f"{code} {n}" for code, n in sorted(codes.items()))
+    )
