@@ -3,8 +3,9 @@
 Why hand-written: the store indexes every resource at write time, and evaluating ~40
 expressions per resource with fhirpathpy (an ANTLR tree walker that re-wraps every node)
 costs milliseconds per resource; the closures built here cost microseconds. Measured with
-``benchmarks/fhir_indexing.py`` on the 60 Synthea bundles: whole ``extract`` 94 µs vs
-5,948 µs per resource with fhirpathpy (63x), element selection alone 46x.
+``benchmarks/fhir_indexing.py`` on the 60 Synthea bundles (CPU time, shared machine):
+whole ``extract`` 41-63x faster than with fhirpathpy (94-159 µs vs 5,900-7,400 µs per
+resource), element selection alone 46-65x.
 
 The closures cover the FHIRPath subset the 1,375 R4 definitions use: paths, ``|``,
 ``where(...)`` with ``=``/``!=``/``and``/``or``/``exists()``/``resolve() is T``,
