@@ -172,3 +172,50 @@ def test_ndjson_lines_are_records(pipe: Pipeline) -> None:
     reasons = {e.location: e.reason for e in pipe.quarantine.list()}
     assert reasons["line 2"] == "not valid JSON"
     assert any(r.startswith("refused by the FHIR store") for r in reasons.values())
+
+
+def test_workers_give_the_same_store_as_one_process(tmp_path: Path, shared_data: Path) -> None:
+    root = shared_data / "hl7v2" / "ms-fhir-converter" / "samples"
+    refused = (
+        b"MSH|^~\\&|LIS|H1|||20240101||ORU^R01|5|P|2.5\rPID|1||R1^^^H1^MR\r"
+        b"OBR|1|P1|F1|GLU^Glucose^L\rOBX|1|NM| GLU^Glucose^L||5|mmol/L^^UCUM|||||F\r"
+    )
+    data = b"\n".join(f.read_bytes() for f in sorted(root.glob("*.hl7"))) + b"\n" + refused
+    data = data + b"\n" + data  # the second copy exercises updates and unchanged records
+    stores = {}
+    for workers in (1, 2):
+        db = tmp_path / f"w{workers}.sqlite"
+        pipe = Pipeline(FhirStore(db), QuarantineStore(db), "H1")
+        import healthmesh.ingest.parallel as parallel
+
+        old, parallel.CHUNK = parallel.CHUNK, 37  # several chunks, some with repeated ids
+        try:
+            s = pipe.ingest(Hl7v2Adapter("H1"), data, "t", workers=workers)
+        finally:
+            parallel.CHUNK = old
+        assert s.balanced() and s.received == 2 * 140
+        stores[workers] = (s.line(), pipe.quarantine.count(), {
+            (t, r.res_id, r.version): _strip(r.resource())
+            for t in ("Patient", "Encounter", "Observation", "DiagnosticReport",
+                      "ServiceRequest", "MedicationRequest", "Immunization")
+            for r in _all(pipe.store, t)
+        })
+    assert stores[1] == stores[2]
+    assert stores[1][1] == 75  # 74 unmapped or broken samples and the refused record, once each
+
+
+def _all(store: FhirStore, res_type: str) -> list:
+    from sqlalchemy import select
+
+    from healthmesh.fhir.store import schema
+    from healthmesh.fhir.store.records import stored_from_row
+
+    with store.db.read() as conn:
+        rows = conn.execute(select(schema.resource).where(schema.resource.c.res_type == res_type))
+        return [stored_from_row(r) for r in rows]
+
+
+def _strip(res: dict) -> dict:
+    res = dict(res)
+    res.pop("meta", None)
+    return res

@@ -11,14 +11,14 @@ unchanged, merge handling) is ``decide``, shared with the one-record path.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 from sqlalchemy import select, tuple_
 
-from healthmesh.errors import HealthmeshError
+from healthmesh.errors import HealthmeshError, InvalidResource
 from healthmesh.fhir.store import FhirStore, schema
 from healthmesh.fhir.store.bulkwrite import write_batch
 from healthmesh.fhir.store.records import instant
@@ -29,7 +29,7 @@ R = schema.resource
 
 
 @dataclass
-class _New:
+class Prepared:
     res_type: str
     res_id: str
     content: bytes
@@ -95,17 +95,40 @@ def decide(res: dict[str, Any], old: dict[str, Any] | None) -> tuple[str, dict[s
     return "updated", res
 
 
-def _prepare_new(store: FhirStore, res: dict[str, Any], now: float) -> _New:
+def prepare_new(
+    res: dict[str, Any],
+    now: float,
+    validate: Callable[[dict[str, Any]], None],
+    extract: Callable[[dict[str, Any]], Any],
+) -> Prepared:
+    """Version 1 of a new resource: meta set, validated, serialised and indexed (may run in
+    a worker process; raises the validator's HealthmeshError)."""
     meta = dict(res.get("meta") or {})
     meta["versionId"] = "1"
     meta["lastUpdated"] = instant(now)
     res["meta"] = meta
-    store.validate(res)
-    return _New(res["resourceType"], res["id"], orjson.dumps(res), store.extract(res))
+    validate(res)
+    return Prepared(res["resourceType"], res["id"], orjson.dumps(res), extract(res))
+
+
+#: per resource key, what a worker prepared: the new version, or (message, location) of the
+#: validation error
+Prework = Mapping[tuple[str, str], "Prepared | tuple[str, str | None]"]
+
+
+def _new_version(
+    store: FhirStore, res: dict[str, Any], now: float, prework: Prework | None
+) -> Prepared:
+    done = prework.get((res["resourceType"], res["id"])) if prework is not None else None
+    if isinstance(done, Prepared):
+        return done
+    if done is not None:
+        raise InvalidResource(done[0], location=done[1])
+    return prepare_new(dict(res), now, store.validate, store.extract)
 
 
 def write_chunk(
-    store: FhirStore, records: Sequence[Converted]
+    store: FhirStore, records: Sequence[Converted], prework: Prework | None = None
 ) -> tuple[list[tuple[str, int]], list[tuple[int, HealthmeshError]]]:
     """Write records in one transaction.
 
@@ -132,7 +155,7 @@ def write_chunk(
                     deleted_rows.add((rtype, rid))
                 else:
                     stored[(rtype, rid)] = orjson.loads(content)
-        pending: list[_New] = []
+        pending: list[Prepared] = []
         pending_keys: set[tuple[str, str]] = set()
         for index, record in enumerate(records):
             plan: list[tuple[str, dict[str, Any]]] = []
@@ -148,7 +171,7 @@ def write_chunk(
                     elif action == "created":
                         pending_keys.add(key)
                     plan.append((action, final))
-                news = [_prepare_new(store, dict(f), now) for a, f in plan if a == "created"]
+                news = [_new_version(store, f, now, prework) for a, f in plan if a == "created"]
                 for action, final in plan:
                     if action in ("updated", "revived"):
                         store.validate({**final, "meta": {**(final.get("meta") or {}),

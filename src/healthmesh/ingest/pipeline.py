@@ -20,7 +20,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from healthmesh.errors import HealthmeshError
 from healthmesh.fhir.store import FhirStore
 from healthmesh.ingest.adapter import Adapter, Converted, Outcome, Rejected
-from healthmesh.ingest.batchwrite import decide, write_chunk
+from healthmesh.ingest.batchwrite import Prework, decide, write_chunk
 from healthmesh.ingest.hl7v2 import Hl7v2Adapter
 from healthmesh.ingest.hl7v2.decode import split_messages
 from healthmesh.ingest.quarantine import QuarantineStore
@@ -86,12 +86,23 @@ class Pipeline:
         source: str,
         *,
         on_record: Callable[[Outcome, str], None] | None = None,
+        workers: int = 1,
     ) -> Summary:
         """Convert ``data`` with ``adapter`` and write every outcome; return the counts.
 
         ``on_record(outcome, result)`` hears of each record (result: created, updated,
         unchanged or quarantined), e.g. to advance a progress bar or build an ACK.
+        With ``workers > 1`` HL7 v2 messages are converted, validated and indexed in that
+        many processes while this one writes.
         """
+        if workers > 1 and isinstance(adapter, Hl7v2Adapter):
+            from healthmesh.ingest.parallel import chunks_in_workers
+
+            summary = Summary()
+            for chunk, prework in chunks_in_workers(adapter, data, source, workers):
+                pairs: list[tuple[Outcome, bytes | None]] = list(chunk)
+                self._write_chunk(adapter.format, pairs, summary, on_record, prework)
+            return summary
         items: Iterable[tuple[Outcome, bytes | None]]
         if isinstance(adapter, Hl7v2Adapter):
             # message by message, so a record the store refuses is kept as its own bytes
@@ -138,11 +149,12 @@ class Pipeline:
         chunk: list[tuple[Outcome, bytes | None]],
         summary: Summary,
         on_record: Callable[[Outcome, str], None] | None,
+        prework: Prework | None = None,
     ) -> None:
         positions = [i for i, (o, _) in enumerate(chunk) if isinstance(o, Converted)]
         records = [o for o, _ in chunk if isinstance(o, Converted)]
         try:
-            results, refused = write_chunk(self.store, records)
+            results, refused = write_chunk(self.store, records, prework)
         except (HealthmeshError, SQLAlchemyError) as exc:
             # unexpected at chunk level: fall back to one transaction per record
             log.warning("chunk write failed (%s); writing record by record", type(exc).__name__)

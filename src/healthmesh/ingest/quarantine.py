@@ -10,6 +10,7 @@ in the same database the resources are written to.
 from __future__ import annotations
 
 import builtins
+import hashlib
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +44,7 @@ entries = Table(
     Column("format", String(16), nullable=False),
     Column("source_ref", Text, nullable=False),
     Column("source_bytes", LargeBinary, nullable=False),
+    Column("digest", String(64), nullable=False, index=True),  # sha256 of the bytes
     Column("reason", Text, nullable=False),
     Column("location", Text, nullable=False),
     Column("status", String(16), nullable=False, index=True),  # open | resolved
@@ -68,6 +70,7 @@ class Entry:
     format: str
     source_ref: str
     source_bytes: bytes
+    digest: str
     reason: str
     location: str
     status: str
@@ -93,14 +96,32 @@ class QuarantineStore:
         self.engine.dispose()
 
     def add(self, institution: str, fmt: str, rejected: Rejected) -> int:
-        """Keep a rejected record; return its quarantine id."""
+        """Keep a rejected record; return its quarantine id. The same bytes rejected again
+        (a re-sent message, a re-ingested file) update the open entry instead of adding one."""
+        digest = hashlib.sha256(rejected.source_bytes).hexdigest()
         with self.engine.begin() as conn:
+            found = conn.execute(
+                select(entries.c.id).where(
+                    entries.c.institution == institution,
+                    entries.c.digest == digest,
+                    entries.c.status == "open",
+                )
+            ).first()
+            if found is not None:
+                conn.execute(
+                    update(entries)
+                    .where(entries.c.id == found[0])
+                    .values(reason=rejected.reason, location=rejected.location,
+                            source_ref=rejected.source_ref, attempts=entries.c.attempts + 1)
+                )
+                return int(found[0])
             res = conn.execute(
                 insert(entries).values(
                     institution=institution,
                     format=fmt,
                     source_ref=rejected.source_ref,
                     source_bytes=rejected.source_bytes,
+                    digest=digest,
                     reason=rejected.reason,
                     location=rejected.location,
                     status="open",
