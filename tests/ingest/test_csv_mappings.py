@@ -130,13 +130,15 @@ def test_ids_are_deterministic_and_prescriptions_link_to_visit_patients(region: 
     assert all(r["subject"]["reference"].split("/")[1] in patients for r in requests)
     assert all(r["encounter"]["reference"].split("/")[1] in encounters for r in requests)
     store = FhirStore(tmp_path / "node.sqlite")
-    for _ in range(2):  # re-ingesting the same file creates no duplicates
+    head = list(visits.convert(data, source="a"))[:80]
+    for _ in range(2):  # re-ingesting the same rows creates no duplicates
         with store.writing() as tx:
-            for o in visits.convert(data, source="a"):
+            for o in head:
                 for r in o.resources:
                     tx.update(r["resourceType"], r["id"], r)
-    assert store.count("Encounter") == len(encounters)
-    assert store.count("Patient") == len(patients)
+    assert store.count("Encounter") == 80
+    assert store.count("Patient") == len({r["id"] for o in head for r in o.resources
+                                          if r["resourceType"] == "Patient"})
     store.close()
 
 
