@@ -219,3 +219,15 @@ def _strip(res: dict) -> dict:
     res = dict(res)
     res.pop("meta", None)
     return res
+
+
+def test_registry_wires_the_dicom_adapter_through_the_pipeline(
+    pipe: Pipeline, shared_data: Path
+) -> None:
+    pytest.importorskip("healthmesh.ingest.dicom.adapter")
+    adapter = adapter_for("dicom", institution="H1")
+    assert adapter.format == "dicom"
+    total = Summary()
+    for f in sorted((shared_data / "dicom").glob("*.dcm"))[:3]:
+        total.add(pipe.ingest(adapter, f.read_bytes(), f.name))
+    assert total.received == 3 and total.balanced()

@@ -39,7 +39,7 @@ def guess_format(path: Path) -> str:
     raise InvalidInput("cannot tell the format from the file name; pass --format")
 
 
-def _lazy(module: str, cls: str, *args: object) -> Adapter:
+def _lazy(module: str, cls: str, *args: object, **kwargs: object) -> Adapter:
     try:
         mod = importlib.import_module(module)
     except ModuleNotFoundError as exc:
@@ -50,7 +50,7 @@ def _lazy(module: str, cls: str, *args: object) -> Adapter:
     factory = getattr(mod, cls, None)
     if factory is None:
         raise NotSupported(f"{module} has no {cls}")
-    adapter: Adapter = factory(*args)
+    adapter: Adapter = factory(*args, **kwargs)
     return adapter
 
 
@@ -75,7 +75,8 @@ def adapter_for(fmt: str, *, institution: str, mapping: Path | None = None) -> A
     if fmt == "csv":
         if mapping is None:
             raise InvalidInput("the csv format needs --mapping FILE")
-        return _lazy("healthmesh.ingest.csv.adapter", "CsvAdapter", mapping)
+        return _lazy("healthmesh.ingest.csv.adapter", "CsvAdapter", mapping,
+                     institution=institution)
     if fmt == "dicom":
-        return _lazy("healthmesh.ingest.dicom.adapter", "DicomAdapter")
+        return _lazy("healthmesh.ingest.dicom.adapter", "DicomAdapter", institution=institution)
     raise InvalidInput(f"unknown format; expected one of {', '.join(FORMATS)}")
