@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import ColumnElement, Select, and_, false, literal, not_, or_, select, true
+from sqlalchemy import ColumnElement, Select, and_, exists, false, literal, not_, or_, select, true
 
 from healthmesh.errors import Forbidden, InvalidInput
 from healthmesh.fhir.query.parse import Filter, parse_has, split_escaped, split_prefix, unescape
@@ -76,7 +76,12 @@ class ConditionBuilder:
         self.can_search = can_search
 
     # -- entry points -------------------------------------------------------------------------
-    def filter(self, res_type: str, flt: Filter, lid_col: Any = R.c.lid) -> Any:
+    def filter(
+        self, res_type: str, flt: Filter, lid_col: Any = R.c.lid, *, correlated: bool = False
+    ) -> Any:
+        """SQL condition for one filter. ``correlated``: test each candidate row (EXISTS)
+        rather than collect the matching set (IN); the engine uses it for all but the most
+        selective filter of a search."""
         if flt.has is not None:
             return self._has(res_type, flt, lid_col)
         if flt.name == "_id":
@@ -114,6 +119,12 @@ class ConditionBuilder:
         ors = [self._value(sp, pid, table, mod, v) for v in flt.values if v != ""]
         if not ors:
             raise InvalidInput(f"search parameter '{flt.name}' has an empty value")
+        if correlated:
+            # a check per candidate row through the (lid, pid) index, instead of
+            # materialising every matching lid of a broad filter (dates, quantities)
+            return exists(
+                select(literal(1)).where(table.c.lid == lid_col, table.c.pid == pid, or_(*ors))
+            )
         sub: Select[Any] = _sub(table.c.lid).where(table.c.pid == pid, or_(*ors))
         return lid_col.in_(sub)
 

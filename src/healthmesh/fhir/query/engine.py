@@ -60,6 +60,11 @@ def _decode_cursor(text: str) -> tuple[str, list[Any]]:
     return direction, key
 
 
+#: how selective a parameter type usually is (lower: fewer matches)
+_SELECTIVITY = {"token": 0, "reference": 0, "uri": 0, "string": 1, "composite": 1,
+                "quantity": 2, "number": 2, "date": 3}
+
+
 def _drives(flt: Filter) -> bool:
     """Whether a filter is a plain ``lid IN (index subquery)`` that implies type and liveness."""
     return (
@@ -109,11 +114,14 @@ class SearchEngine:
         warnings: list[str] = []
         conds: list[Any] = list(extra or [])
         driving = False
-        for flt in q.filters:
+        # the most selective filter drives (IN); the others are checked per row (EXISTS)
+        lead = self._lead(res_type, q.filters)
+        for i, flt in enumerate(q.filters):
             try:
                 if res_type is None and flt.name not in ("_id", "_lastUpdated"):
                     raise UnknownParameter(f"parameter '{flt.name}' needs a resource type")
-                conds.append(builder.filter(res_type or "Resource", flt))
+                correlated = lead is not None and i != lead and _drives(flt)
+                conds.append(builder.filter(res_type or "Resource", flt, correlated=correlated))
                 driving = driving or (res_type is not None and _drives(flt))
             except UnknownParameter as exc:
                 if strict:
@@ -159,6 +167,24 @@ class SearchEngine:
         with self.store.db.read() as conn:
             rows = conn.execute(select(R.c.lid).where(R.c.lid.in_(lids), condition)).all()
         return {int(r[0]) for r in rows}
+
+    def _lead(self, res_type: str | None, filters: list[Filter]) -> int | None:
+        """Index of the filter expected to match fewest rows (by parameter type)."""
+        if res_type is None:
+            return None
+        best: tuple[int, int] | None = None
+        for i, flt in enumerate(filters):
+            if not _drives(flt):
+                continue
+            sp = self.store.registry.get(res_type, flt.name)
+            if sp is None:
+                continue
+            rank = _SELECTIVITY.get(sp.type, 4)
+            if flt.modifier in ("contains", "text", "below", "above"):
+                rank = 3
+            if best is None or rank < best[0]:
+                best = (rank, i)
+        return best[1] if best else None
 
     # -- sorting and paging --------------------------------------------------------------------
     def _sort_exprs(

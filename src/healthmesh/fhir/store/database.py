@@ -100,6 +100,16 @@ class Database:
         ).all()
         return [int(r[0]) for r in rows]
 
+    def analyze(self) -> None:
+        """Refresh the planner's statistics (sampled on SQLite, so it stays cheap)."""
+        with self.write_engine.connect() as conn:
+            if self.is_sqlite:
+                conn.exec_driver_sql("PRAGMA analysis_limit=1000")
+                conn.exec_driver_sql("ANALYZE")
+            else:
+                conn.exec_driver_sql("ANALYZE")
+            conn.commit()
+
     def dispose(self) -> None:
         self.write_engine.dispose()
         if self.read_engine is not self.write_engine:

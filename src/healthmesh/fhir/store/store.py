@@ -66,6 +66,16 @@ class FhirStore:
         with self.db.write() as conn:
             self.params.sync(conn, self.resource_types)
         self.listeners: list[WriteListener] = []
+        self._since_analyze = 0
+        self._analyze_at = 1000
+        if self.db.is_sqlite:
+            with self.db.read() as conn:
+                has_stats = conn.exec_driver_sql(
+                    "select 1 from sqlite_master where name = 'sqlite_stat1'"
+                ).first()
+                has_rows = conn.execute(select(R.c.lid).limit(1)).first()
+            if has_rows and not has_stats:
+                self.db.analyze()
         from healthmesh.fhir.query.engine import SearchEngine
 
         self.search_engine = SearchEngine(self)
@@ -89,9 +99,19 @@ class FhirStore:
             tx = WriteTx(self, conn)
             yield tx
             tx.flush()
+        self._note_writes(len(tx.written))
         if tx.written:
             for listener in self.listeners:
                 listener(tx.written)
+
+    def _note_writes(self, n: int) -> None:
+        """Without statistics SQLite may drive a search from the wrong index; refresh them
+        as the store grows (at 1k, 2k, 4k ... writes since the last refresh)."""
+        self._since_analyze += n
+        if self._since_analyze >= self._analyze_at:
+            self.db.analyze()
+            self._since_analyze = 0
+            self._analyze_at = min(self._analyze_at * 2, 1_000_000)
 
     def match(self, conn: Connection, res_type: str, query: str) -> list[Stored]:
         """Resources of ``res_type`` matching a search query string (conditional interactions)."""
