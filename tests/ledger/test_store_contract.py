@@ -133,3 +133,20 @@ def test_group_commit_concurrent_appends(store: LedgerStore) -> None:
     assert all(stored[i] == e for e, i in got.items())
     assert root == root_from_entries(stored)
     log._writer.close()
+
+
+def test_two_writers_on_one_store(store: LedgerStore) -> None:
+    """Two hub processes on one database: a writer whose head moved re-hashes and retries."""
+    key = Ed25519Signer.generate("hub.test/ledger")
+    a = TransparencyLog(store, key)
+    b = TransparencyLog(store, key)
+    got = []
+    for i in range(6):
+        got += a.append_raw([f"a{i}".encode()])
+        got += b.append_raw([f"b{i}".encode(), f"b{i}+".encode()])
+    size, root = store.head()
+    assert sorted(got) == list(range(18))
+    assert size == 18
+    assert root == root_from_entries(store.get_entries(0, size))
+    a._writer.close()
+    b._writer.close()

@@ -5,7 +5,8 @@ returned future; one writer thread drains the queue, hashes the leaves, extends 
 and writes everything queued in one transaction, then resolves every future with the indexes
 its entries received. A future resolves only after the commit, so an acknowledged append is
 durable. If the write fails, the frontier is reloaded from the store and every caller in that
-group gets the error; nothing partial is visible.
+group gets the error; nothing partial is visible. When another process appended first (the
+head moved), the group is re-hashed onto the new head and retried.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from concurrent.futures import Future
 from healthmesh.errors import HealthmeshError
 from healthmesh.ledger.compact import Frontier
 from healthmesh.ledger.hashing import leaf_hash
-from healthmesh.ledger.store.base import LedgerStore
+from healthmesh.ledger.store.base import LedgerStore, StaleHead
 
 Commit = tuple[int, int]
 """``(first index, tree size after the commit)`` of one submitted batch."""
@@ -41,8 +42,10 @@ class GroupCommitter:
         *,
         max_batch: int = 8192,
         on_commit: Callable[[int, bytes], None] | None = None,
+        retries: int = 3,
     ) -> None:
         self.store = store
+        self.retries = retries
         self.max_batch = max_batch
         self.on_commit = on_commit
         size, _ = store.head()
@@ -100,21 +103,26 @@ class GroupCommitter:
 
     def _commit(self, group: list[_Item]) -> None:
         entries = [e for batch, _ in group for e in batch]
-        before = self.frontier.copy()
-        old_size = before.size
-        try:
-            rows = self.frontier.extend([leaf_hash(e) for e in entries])
-            root = self.frontier.root()
-            self.store.append(old_size, entries, rows, root)
-        except Exception as exc:
+        leaves = [leaf_hash(e) for e in entries]
+        for attempt in range(self.retries + 1):
+            before = self.frontier.copy()
+            old_size = before.size
             try:
-                size, _ = self.store.head()
-                self.frontier = Frontier.load(size, self.store)
-            except Exception:
-                self.frontier = before
-            for _, fut in group:
-                fut.set_exception(exc)
-            return
+                rows = self.frontier.extend(leaves)
+                root = self.frontier.root()
+                self.store.append(old_size, entries, rows, root)
+                break
+            except Exception as exc:
+                try:  # another process may have appended: continue from the stored head
+                    size, _ = self.store.head()
+                    self.frontier = Frontier.load(size, self.store)
+                except Exception:
+                    self.frontier = before
+                if isinstance(exc, StaleHead) and attempt < self.retries:
+                    continue
+                for _, fut in group:
+                    fut.set_exception(exc)
+                return
         if self.on_commit is not None:
             self.on_commit(self.frontier.size, root)
         pos = old_size
