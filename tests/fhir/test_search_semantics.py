@@ -142,3 +142,13 @@ def test_two_level_chain_and_include_iterate(store: FhirStore) -> None:
     res = store.search_engine.search("Encounter", [
         ("_id", "e0"), ("_include", "Encounter:subject"), ("_include", "Patient:organization")])
     assert {s.res_id for s in res.included} == {"q1"}  # without :iterate, one level only
+
+
+def test_reference_identifier_modifier(store: FhirStore) -> None:
+    with store.writing() as tx:
+        tx.update("Observation", "ox", {"resourceType": "Observation", "id": "ox",
+                                        "status": "final", "code": {"text": "t"},
+                                        "subject": {"identifier": {"system": "urn:mrn",
+                                                                   "value": "M-7"}}})
+    assert ids(store, "Observation", ("subject:identifier", "urn:mrn|M-7")) == {"ox"}
+    assert ids(store, "Observation", ("subject:identifier", "urn:mrn|M-8")) == set()

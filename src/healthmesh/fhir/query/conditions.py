@@ -42,7 +42,7 @@ MODIFIERS = {
     "date": {"missing"},
     "number": {"missing"},
     "quantity": {"missing"},
-    "reference": {"missing"},  # plus a type name
+    "reference": {"missing", "identifier"},  # plus a type name
     "uri": {"above", "below", "missing"},
     "composite": {"missing"},
 }
@@ -116,6 +116,11 @@ class ConditionBuilder:
             return not_(self.filter(res_type, positive, lid_col))
         if mod == "of-type":
             return lid_col.in_(self._of_type(pid, flt.values))
+        if mod == "identifier" and sp.type == "reference":
+            # Reference.identifier is indexed as a token under the reference parameter
+            tok = schema.idx_token
+            ors_id = [self._token(tok, None, v) for v in flt.values if v]
+            return lid_col.in_(_sub(tok.c.lid).where(tok.c.pid == pid, or_(*ors_id)))
         ors = [self._value(sp, pid, table, mod, v) for v in flt.values if v != ""]
         if not ors:
             raise InvalidInput(f"search parameter '{flt.name}' has an empty value")
