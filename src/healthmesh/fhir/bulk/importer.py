@@ -151,7 +151,7 @@ def import_files(
     report = ImportReport()
     start = time.perf_counter()
     now = time.time()
-    big = sum(p.stat().st_size for p in files) > 64 * 1024 * 1024
+    big = sum(p.stat().st_size for p in files) > 8 * 1024 * 1024
     n_workers = workers if workers is not None else (max(1, os.cpu_count() or 1) if big else 1)
     quarantine_dir.mkdir(parents=True, exist_ok=True)
     qfile = quarantine_dir / f"import-{int(now)}.ndjson"
