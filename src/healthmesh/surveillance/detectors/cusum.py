@@ -104,10 +104,15 @@ class Cusum:
         rng = as_range(t_range, frame.n_time, 2 if self.m is None else 1)
         obs = frame.observed
         n_series, n_range = obs.shape[0], rng.size
+        # m stays (series, 1) when it is one value per series: the powers in the bound are then
+        # computed once per series instead of once per time point.
         if self.m is None:
-            m = np.repeat(obs[:, : rng[0] - 1].mean(axis=1)[:, None], n_range, axis=1)
+            m = obs[:, : rng[0] - 1].mean(axis=1)[:, None]
         else:
-            m = np.broadcast_to(np.asarray(self.m, dtype=np.float64), (n_series, n_range)).copy()
+            given = np.asarray(self.m, dtype=np.float64)
+            m = given.reshape(1, -1) if given.ndim == 1 else np.atleast_2d(given)
+            if m.shape[1] not in (1, n_range) or m.shape[0] not in (1, n_series):
+                raise DetectorInputError("m needs one value, or one per monitored time point")
         alpha = 0.1 if self.alpha is None else self.alpha
         x = obs[:, rng - 1]
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -119,6 +124,9 @@ class Cusum:
         stat = cusum[:, 1:]
         with np.errstate(invalid="ignore"):
             bound = _bound(m, ctm1, stat, self.h, self.k, self.trans, alpha)
-            bound = np.where(np.isnan(bound) | (bound < 0), 0.0, bound)
+            bound = np.broadcast_to(np.where(np.isnan(bound) | (bound < 0), 0.0, bound),
+                                (n_series, n_range))
             alarm = np.asarray(stat >= self.h, dtype=np.bool_)
-        return DetectorResult(t=rng, alarm=alarm, upperbound=bound, extras={"cusum": stat, "m": m})
+        m_full = np.broadcast_to(m, (n_series, n_range))
+        return DetectorResult(t=rng, alarm=alarm, upperbound=np.asarray(bound, dtype=np.float64),
+                              extras={"cusum": stat, "m": m_full})
