@@ -20,8 +20,9 @@ from healthmesh.synth.region import RegionConfig, generate_region
 from healthmesh.synth.region.localcodes import CLINIC_DX, DRUGS
 
 FILES = {
-    "clinic_visits": ["C01/visits.csv", "C02/visits.csv", "C04/visits.csv"],
-    "clinic_prescriptions": ["C01/prescriptions.csv", "C04/prescriptions.csv"],
+    "clinic_visits": ["C01/visits.csv", "C02/visits.csv", "C04/visits.csv", "C05/visits.xlsx"],
+    "clinic_prescriptions": ["C01/prescriptions.csv", "C04/prescriptions.csv",
+                             "C05/prescriptions.xlsx"],
     "pharmacy_sales": ["P01/sales.csv"],
     "cdc_case_reports": ["CDC01/case_reports.csv"],
 }
@@ -39,9 +40,9 @@ def test_shipped_mapping_converts_every_row_into_valid_fhir(region: Path, mappin
     for rel in FILES[mapping]:
         inst = rel.split("/")[0]
         data = (region / rel).read_bytes()
-        outcomes = list(CsvAdapter(shipped_mapping(mapping), institution=inst).convert(
-            data, source=rel))
-        rows = len(list(csv.reader(io.StringIO(data.decode("gb18030" if inst == "C04" else "utf-8-sig"))))) - 1
+        adapter = CsvAdapter(shipped_mapping(mapping), institution=inst)
+        outcomes = list(adapter.convert(data, source=rel))
+        rows = len(adapter.rows(data)) - 1
         assert len(outcomes) == rows  # received = converted + quarantined
         assert all(isinstance(o, Converted) for o in outcomes), [o for o in outcomes if isinstance(o, Rejected)][:1]
         for o in outcomes[:300]:

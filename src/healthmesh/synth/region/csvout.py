@@ -1,15 +1,17 @@
 """Clinic, pharmacy and CDC exports as CSV files with Chinese headers, as their systems write.
 
 Clinics write ``visits.csv`` (one row per visit, diagnoses ``;``-separated) and
-``prescriptions.csv`` (one row per drug); half of them write dates as ``2024/01/31`` and sex
-as 男/女, the other half ``2024-01-31`` and GB/T 2261.1 digits; every fourth uses GB18030.
-Pharmacies write ``sales.csv``; the CDC writes ``case_reports.csv`` (influenza report cards).
+``prescriptions.csv`` (one row per drug), every fifth clinic as ``.xlsx`` workbooks instead;
+half of them write dates as ``2024/01/31`` and sex as 男/女, the other half ``2024-01-31`` and
+GB/T 2261.1 digits; every fourth uses GB18030. Pharmacies write ``sales.csv``; the CDC writes
+``case_reports.csv`` (influenza report cards).
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import re
 from pathlib import Path
 
 from healthmesh.synth.region.config import Institution
@@ -79,23 +81,63 @@ _MEASURES = ("8310-5", "8480-6", "8462-4", "14771-0")
 
 
 class Table:
-    """An in-memory CSV in an institution's encoding and date style."""
+    """An in-memory table written as CSV (institution's encoding) or as an Excel workbook."""
 
     def __init__(self, header: tuple[str, ...]) -> None:
-        self.buffer = io.StringIO()
-        self.writer = csv.writer(self.buffer, lineterminator="\r\n")
-        self.writer.writerow(header)
-        self.rows = 0
+        self.header = list(header)
+        self.data: list[list[str]] = []
+
+    @property
+    def rows(self) -> int:
+        """Data rows so far."""
+        return len(self.data)
 
     def add(self, row: list[str]) -> None:
-        self.writer.writerow(row)
-        self.rows += 1
+        self.data.append(row)
 
     def write(self, path: Path, encoding: str) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
+        if path.suffix == ".xlsx":
+            return self._write_xlsx(path)
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\r\n")
+        writer.writerow(self.header)
+        writer.writerows(self.data)
         enc = "utf-8-sig" if encoding == "utf-8" else encoding
-        path.write_bytes(self.buffer.getvalue().encode(enc))
+        path.write_bytes(buffer.getvalue().encode(enc))
         return path
+
+    def _write_xlsx(self, path: Path) -> Path:
+        from openpyxl import Workbook
+
+        book = Workbook(write_only=True)
+        sheet = book.create_sheet("export")
+        sheet.append(self.header)
+        for row in self.data:
+            sheet.append(row)
+        book.save(path)
+        return _stable_zip(path)  # same seed, same bytes
+
+
+def _stable_zip(path: Path) -> Path:
+    """Rewrite a workbook with fixed zip and document timestamps (openpyxl stamps 'now')."""
+    import zipfile
+
+    with zipfile.ZipFile(path) as src:
+        members = [(info.filename, src.read(info)) for info in src.infolist()]
+    fixed = b"2020-01-01T00:00:00Z"
+    members = [
+        (name, re.sub(rb"(<dcterms:(?:created|modified)[^>]*>)[^<]*", rb"\g<1>" + fixed, data))
+        if name == "docProps/core.xml"
+        else (name, data)
+        for name, data in members
+    ]
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as dst:
+        for name, data in members:
+            info = zipfile.ZipInfo(name, date_time=(2020, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            dst.writestr(info, data)
+    return path
 
 
 class ClinicWriter:
@@ -104,6 +146,7 @@ class ClinicWriter:
     def __init__(self, inst: Institution, index: int) -> None:
         self.inst = inst
         self.slash = index % 2 == 0
+        self.suffix = ".xlsx" if index % 5 == 4 else ".csv"  # every fifth clinic uses Excel
         self.visits = Table(VISIT_HEADER)
         self.rx = Table(RX_HEADER)
 
@@ -162,8 +205,8 @@ class ClinicWriter:
 
     def write(self, folder: Path) -> list[Path]:
         return [
-            self.visits.write(folder / "visits.csv", self.inst.encoding),
-            self.rx.write(folder / "prescriptions.csv", self.inst.encoding),
+            self.visits.write(folder / f"visits{self.suffix}", self.inst.encoding),
+            self.rx.write(folder / f"prescriptions{self.suffix}", self.inst.encoding),
         ]
 
 

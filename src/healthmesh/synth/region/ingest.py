@@ -56,14 +56,17 @@ def _adapter(path: Path, institution: str) -> Any:
         return FhirFileAdapter(institution, ndjson=True)
     from healthmesh.ingest.csv import CsvAdapter
 
-    return CsvAdapter(CSV_MAPPINGS[path.name], institution=institution)
+    return CsvAdapter(CSV_MAPPINGS[path.with_suffix(".csv").name], institution=institution)
 
 
 def institution_files(region: Path, institution: str) -> list[Path]:
     """The export files of one institution, in ingest order (consents last)."""
     folder = region / institution
     files = sorted(folder.glob("hl7/*.hl7")) + sorted(folder.glob("dicom/*.dcm"))
-    files += [folder / name for name in CSV_MAPPINGS if (folder / name).exists()]
+    for name in CSV_MAPPINGS:
+        for candidate in (folder / name, (folder / name).with_suffix(".xlsx")):
+            if candidate.exists():
+                files.append(candidate)
     files += sorted(folder.glob("*.ndjson"))
     return files
 
