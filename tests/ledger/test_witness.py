@@ -92,6 +92,7 @@ def test_forking_hub_is_caught() -> None:
         witnesses[2].add_checkpoint(5, view_a.consistency_proof(5, size), note)
     assert err.value.status == 422
     assert len(witnesses[2].evidence) == 2
+    assert len(witnesses[2].state.get_evidence(ORIGIN)) == 2
     for v in (view_a, view_b):
         v.close()
 

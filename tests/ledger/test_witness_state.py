@@ -49,3 +49,14 @@ def test_concurrent_updates_never_roll_back(state: WitnessState) -> None:
         t.join()
     assert len(wins) == 1
     assert state.get("log") == (wins[0], b"r")
+
+
+def test_evidence_is_kept(state: WitnessState) -> None:
+    assert state.get_evidence("log") == []
+    state.record_evidence("log", "note-1", "same size, different root")
+    state.record_evidence("log", "note-2", "proof does not verify")
+    state.record_evidence("other", "note-3", "x")
+    assert state.get_evidence("log") == [
+        ("note-1", "same size, different root"),
+        ("note-2", "proof does not verify"),
+    ]

@@ -57,13 +57,30 @@ class WitnessState(Protocol):
         """Move ``origin`` from ``old_size`` to ``(size, root)``; ``False`` if it moved."""
         ...
 
+    def record_evidence(self, origin: str, note: str, reason: str) -> None:
+        """Keep a log-signed checkpoint the witness refused (proof of misbehaviour)."""
+        ...
+
+    def get_evidence(self, origin: str) -> list[tuple[str, str]]:
+        """``(note, reason)`` of every refused checkpoint of ``origin``, oldest first."""
+        ...
+
 
 @dataclass
 class MemoryWitnessState:
     """In-memory :class:`WitnessState`."""
 
     heads: dict[str, tuple[int, bytes]] = field(default_factory=dict)
+    refused: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def record_evidence(self, origin: str, note: str, reason: str) -> None:
+        with self._lock:
+            self.refused.setdefault(origin, []).append((note, reason))
+
+    def get_evidence(self, origin: str) -> list[tuple[str, str]]:
+        with self._lock:
+            return list(self.refused.get(origin, []))
 
     def get(self, origin: str) -> tuple[int, bytes] | None:
         with self._lock:
@@ -133,6 +150,7 @@ class Witness:
                 verify_consistency(old_size, cp.size, seen_root, cp.root, proof)
         except ProofError as exc:
             self.evidence.append(Evidence(note, exc.message, seen_size, seen_root))
+            self.state.record_evidence(cp.origin, note, exc.message)
             raise WitnessError(422, "checkpoint is not consistent with the witnessed log") from exc
         if not self.state.compare_and_set(cp.origin, old_size, cp.size, cp.root):
             latest = (self.state.get(cp.origin) or (0, b""))[0]

@@ -11,10 +11,12 @@ from sqlalchemy import (
     Column,
     Connection,
     Engine,
+    Integer,
     LargeBinary,
     MetaData,
     String,
     Table,
+    Text,
     insert,
     select,
     update,
@@ -34,11 +36,28 @@ heads_t = Table(
 )
 
 
+evidence_t = Table(
+    "ledger_witness_evidence",
+    meta,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("origin", String(400), nullable=False, index=True),
+    Column("note", Text, nullable=False),
+    Column("reason", Text, nullable=False),
+)
+
+
 def _v1(conn: Connection) -> None:
-    meta.create_all(conn)
+    heads_t.create(conn)
 
 
-MIGRATIONS = [Migration(1, "witness: latest cosigned head per log", _v1)]
+def _v2(conn: Connection) -> None:
+    evidence_t.create(conn)
+
+
+MIGRATIONS = [
+    Migration(1, "witness: latest cosigned head per log", _v1),
+    Migration(2, "witness: refused checkpoints kept as evidence", _v2),
+]
 
 
 class SqlWitnessState:
@@ -73,6 +92,19 @@ class SqlWitnessState:
                 return bool(moved == 1)
         except IntegrityError:
             return False
+
+    def record_evidence(self, origin: str, note: str, reason: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(insert(evidence_t).values(origin=origin, note=note, reason=reason))
+
+    def get_evidence(self, origin: str) -> list[tuple[str, str]]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(evidence_t.c.note, evidence_t.c.reason)
+                .where(evidence_t.c.origin == origin)
+                .order_by(evidence_t.c.id)
+            ).all()
+        return [(str(r[0]), str(r[1])) for r in rows]
 
     def close(self) -> None:
         """Release connections."""
