@@ -14,6 +14,7 @@ from healthmesh.ingest.terminology.codes import (
     ICD10,
     ICD10_CODES,
     LAB_CODES,
+    ZH_NAMES,
 )
 from healthmesh.synth.region.chronic import ACUTE, DM_DRUGS, HTN_DRUGS
 from healthmesh.synth.region.localcodes import CLINIC_DX, H02_LAB
@@ -38,6 +39,10 @@ def test_unmatched_local_codes_stay_visible_in_concept_maps() -> None:
     by_code = {e["code"]: e["target"][0] for e in drugs["element"]}
     assert by_code["YP9001"] == {"equivalence": "unmatched"}
     assert by_code["YP0101"] == {"code": "C08CA01", "equivalence": "equivalent"}
+    systems = {r["url"]: r for r in terminology_resources() if r["resourceType"] == "CodeSystem"}
+    icd = {c["code"]: c for c in systems["http://hl7.org/fhir/sid/icd-10"]["concept"]}
+    assert icd["I10"]["designation"] == [{"language": "zh-CN", "value": "特发性（原发性）高血压"}]
+    assert set(ZH_NAMES[ATC]) == set(ATC_CODES) and set(ZH_NAMES[ICD10]) == set(ICD10_CODES)
     sex = maps["urn:healthmesh:conceptmap:gbt2261-1-to-gender"]["group"][0]["element"]
     assert {e["code"]: e["target"][0]["code"] for e in sex} == {
         "0": "unknown", "1": "male", "2": "female", "9": "unknown"}

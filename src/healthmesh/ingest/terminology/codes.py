@@ -114,6 +114,36 @@ ATC_CODES: dict[str, str] = {
     "R06AX13": "loratadine",
 }
 
+#: Chinese names of the ICD-10 categories and ATC substances (CodeSystem designations, zh-CN)
+ZH_NAMES: dict[str, dict[str, str]] = {
+    "http://hl7.org/fhir/sid/icd-10": {
+        "J10.1": "流行性感冒，伴有其他呼吸道表现，季节性流感病毒已标明",
+        "J11.1": "流行性感冒，伴有其他呼吸道表现，病毒未标明",
+        "J06.9": "急性上呼吸道感染",
+        "J18.9": "肺炎",
+        "J20.9": "急性支气管炎",
+        "R50.9": "发热",
+        "I10": "特发性（原发性）高血压",
+        "E11.9": "2型糖尿病，不伴有并发症",
+        "E78.5": "高脂血症",
+        "A09.9": "胃肠炎和结肠炎",
+        "K29.7": "胃炎",
+        "M54.5": "下背痛",
+        "I25.1": "动脉硬化性心脏病",
+        "I63.9": "脑梗死",
+        "N39.0": "泌尿道感染",
+        "Z00.0": "一般医学检查",
+    },
+    "http://www.whocc.no/atc": {
+        "C08CA01": "氨氯地平", "C09AA02": "依那普利", "C09CA01": "氯沙坦",
+        "C03AA03": "氢氯噻嗪", "A10BA02": "二甲双胍", "A10BB09": "格列齐特",
+        "A10AE04": "甘精胰岛素", "C10AA05": "阿托伐他汀", "J05AH02": "奥司他韦",
+        "N02BE01": "对乙酰氨基酚", "M01AE01": "布洛芬", "R05DA09": "右美沙芬",
+        "R05CB01": "乙酰半胱氨酸", "J01CA04": "阿莫西林", "J01DC02": "头孢呋辛",
+        "A02BC01": "奥美拉唑", "R06AX13": "氯雷他定",
+    },
+}
+
 #: GB/T 2261.1-2003 sex, with the FHIR administrative gender each maps to
 SEX_CODES: dict[str, tuple[str, str]] = {
     "0": ("未知的性别", "unknown"),

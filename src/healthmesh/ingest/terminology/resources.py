@@ -22,6 +22,7 @@ from healthmesh.ingest.terminology.codes import (
     LOINC,
     SEX_CODES,
     SYSTEMS,
+    ZH_NAMES,
 )
 
 if TYPE_CHECKING:
@@ -53,9 +54,18 @@ def _code_system(
         "status": "active",
         "content": content,
         "count": len(concepts),
-        "concept": [{"code": c, "display": d} for c, d in concepts.items() if d]
-        + [{"code": c} for c, d in concepts.items() if not d],
+        "concept": [_concept(url, c, d) for c, d in concepts.items()],
     }
+
+
+def _concept(url: str, code: str, shown: str) -> dict[str, Any]:
+    concept: dict[str, Any] = {"code": code}
+    if shown:
+        concept["display"] = shown
+    zh = ZH_NAMES.get(url, {}).get(code)
+    if zh:
+        concept["designation"] = [{"language": "zh-CN", "value": zh}]
+    return concept
 
 
 def code_systems(mappings: list[Mapping] | None = None) -> list[dict[str, Any]]:
