@@ -18,6 +18,7 @@ from healthmesh.fhir.search import IndexRows, Registry, default_registry, extrac
 from healthmesh.fhir.store import schema
 from healthmesh.fhir.store.database import Database
 from healthmesh.fhir.store.params import ParamTable
+from healthmesh.fhir.store.prepare import Items, Prepared, Preparer, prepare_items
 from healthmesh.fhir.store.records import Stored, check_id, stored_from_row
 from healthmesh.fhir.store.writes import WriteTx
 
@@ -66,6 +67,8 @@ class FhirStore:
         with self.db.write() as conn:
             self.params.sync(conn, self.resource_types)
         self.listeners: list[WriteListener] = []
+        defaults = registry is None and validator is None
+        self.preparer = Preparer(self._prepare_local, workers=None if defaults else 1)
         self._since_analyze = 0
         self._analyze_at = 1000
         if self.db.is_sqlite:
@@ -90,7 +93,11 @@ class FhirStore:
         return res_type
 
     def close(self) -> None:
+        self.preparer.close()
         self.db.dispose()
+
+    def _prepare_local(self, items: Items) -> list[Prepared]:
+        return prepare_items(items, self.validate, self.extract)
 
     @contextmanager
     def writing(self) -> Iterator[WriteTx]:

@@ -19,6 +19,7 @@ from healthmesh.errors import (
 from healthmesh.fhir.store import schema
 from healthmesh.fhir.store.bulkwrite import fast_insert
 from healthmesh.fhir.store.params import empty_rows, table_rows
+from healthmesh.fhir.store.prepare import PreparedError
 from healthmesh.fhir.store.records import (
     Stored,
     WriteResult,
@@ -148,15 +149,44 @@ class WriteTx:
         return self._insert(rtype, resource, new_id(), "POST")
 
     def _insert(
-        self, rtype: str, resource: dict[str, Any], res_id: str, method: str
+        self,
+        rtype: str,
+        resource: dict[str, Any],
+        res_id: str,
+        method: str,
+        prepared: tuple[float, bytes, Any] | None = None,
     ) -> WriteResult:
-        ts = self._now()
-        content = self._prepare(rtype, resource, res_id, 1, ts)
+        """Insert a new resource; ``prepared`` = (ts, content, index rows) from ``prepare_new``."""
+        if prepared is None:
+            ts = self._now()
+            content = self._prepare(rtype, resource, res_id, 1, ts)
+            rows = self.store.extract(resource)
+        else:
+            ts, content, rows = prepared
         lid = self._lid()
         self._pending_res.append((lid, rtype, res_id, 1, ts, False, method, content))
-        self._index(lid, rtype, resource)
+        table_rows(self.store.params, rtype, lid, rows, self._pending_idx)
         stored = Stored(lid, rtype, res_id, 1, ts, False, method, content)
         return self._done(stored, created=True)
+
+    def prepare_new(
+        self, items: list[tuple[str, dict[str, Any], str]]
+    ) -> list[tuple[float, bytes, Any] | PreparedError]:
+        """Validate, index and serialise new resources (type, resource, id) as version 1,
+        in parallel for large batches; per item the prepared data or its error."""
+        for rtype, resource, _ in items:
+            if not isinstance(resource, dict) or resource.get("resourceType") != rtype:
+                raise InvalidInput(
+                    f"resourceType must be {rtype}", location=f"{rtype}.resourceType"
+                )
+        stamps = [self._now() for _ in items]
+        results = self.store.preparer.run(
+            [(t, r, i, 1, ts) for (t, r, i), ts in zip(items, stamps, strict=True)]
+        )
+        out: list[tuple[float, bytes, Any] | PreparedError] = []
+        for ts, (content, rows) in zip(stamps, results, strict=True):
+            out.append((ts, content, rows) if content is not None else PreparedError(*rows))
+        return out
 
     def update(
         self,
