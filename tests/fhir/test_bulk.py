@@ -6,12 +6,13 @@ import gzip
 from pathlib import Path
 
 import orjson
-from .fhir_helpers import load_bundle, processor, synthea_bundles
 
 from healthmesh.fhir.bulk.export import Exporter, ExportRequest
 from healthmesh.fhir.bulk.importer import import_files
 from healthmesh.fhir.store import FhirStore
 from healthmesh.fhir.store.reindex import reindex_all
+
+from .fhir_helpers import load_bundle, processor, synthea_bundles
 
 
 def _ndjson(path: Path, resources: list[dict], extra: list[bytes] = ()) -> Path:  # type: ignore[assignment]

@@ -6,10 +6,11 @@ import copy
 from pathlib import Path
 
 import pytest
-from .fhir_helpers import load_bundle, processor, synthea_bundles
 
 from healthmesh.fhir.bundles import EntryError
 from healthmesh.fhir.store import FhirStore
+
+from .fhir_helpers import load_bundle, processor, synthea_bundles
 
 
 def _load_all(store: FhirStore, paths: list[Path]) -> int:
@@ -176,4 +177,4 @@ def test_large_transaction_prepared_in_parallel(sqlite_store: FhirStore) -> None
     subject = sqlite_store.read("Observation", obs).resource()["subject"]["reference"]
     p7 = response["entry"][7]["response"]["location"].split("/_history")[0]
     assert subject == p7
-    assert len(sqlite_store.search_engine.search("Patient", [("family", "fam25")]).matches) == 1
+    assert len(sqlite_store.search_engine.search("Patient", [("family:exact", "Fam25")]).matches) == 1
