@@ -41,7 +41,9 @@ class Rep:
         subs = comps[i - 1]
         if s > len(subs):
             return ""
-        return self._msg.unescape(subs[s - 1])
+        value = subs[s - 1]
+        msg = self._msg
+        return msg.unescape(value) if msg.esc in value else value
 
     def subs(self, i: int) -> list[str]:
         """All sub-components of component ``i``, unescaped."""
@@ -56,21 +58,25 @@ class Rep:
 class Segment:
     """One segment: its name and fields (``field(n)`` is HL7's 1-based field n)."""
 
-    __slots__ = ("_cache", "_fields", "_msg", "name", "position")
+    __slots__ = ("_cache", "_fields", "_msg", "_text", "name", "position")
 
     def __init__(self, msg: V2Message, text: str, position: int) -> None:
         self._msg = msg
         self._cache: dict[int, list[Rep]] = {}
-        self._fields = text.split(msg.field_sep)
-        self.name = self._fields[0].strip()
+        self._text = text
+        self._fields: list[str] | None = None  # split on first access
+        self.name = text.split(msg.field_sep, 1)[0].strip()
         self.position = position  # 1-based position of the segment in the message
-        if self.name == "MSH":
-            # MSH-1 is the field separator itself, so MSH-n sits at index n-1
-            self._fields.insert(1, msg.field_sep)
 
     def raw(self, n: int) -> str:
         """Field ``n`` as written (escapes and separators untouched)."""
         fields = self._fields
+        if fields is None:
+            fields = self._text.split(self._msg.field_sep)
+            if self.name == "MSH":
+                # MSH-1 is the field separator itself, so MSH-n sits at index n-1
+                fields.insert(1, self._msg.field_sep)
+            self._fields = fields
         return fields[n] if n < len(fields) else ""
 
     def reps(self, n: int) -> list[Rep]:
@@ -101,13 +107,17 @@ class Segment:
 
     def rep(self, n: int) -> Rep | None:
         """The first non-empty repetition of field ``n``."""
-        reps = self.reps(n)
+        reps = self._cache.get(n)
+        if reps is None:
+            reps = self.reps(n)
         return reps[0] if reps else None
 
     def v(self, n: int, c: int = 1, s: int = 1) -> str:
         """Field ``n``, component ``c``, sub-component ``s`` of the first repetition."""
-        r = self.rep(n)
-        return r.c(c, s) if r is not None else ""
+        reps = self._cache.get(n)
+        if reps is None:
+            reps = self.reps(n)
+        return reps[0].c(c, s) if reps else ""
 
 
 class V2Message:
