@@ -161,18 +161,18 @@ def test_large_transaction_prepared_in_parallel(sqlite_store: FhirStore) -> None
     """Above the parallel threshold, entries are validated and indexed in worker processes;
     errors still name the entry and nothing is written."""
     entries = [_post(f"urn:uuid:p{i}", {"resourceType": "Patient", "gender": "male",
-                                         "name": [{"family": f"Fam{i}"}]}) for i in range(260)]
+                                         "name": [{"family": f"Fam{i}"}]}) for i in range(100)]
     entries.append(_post("urn:uuid:o", {"resourceType": "Observation", "status": "final",
                                         "code": {"text": "t"},
                                         "subject": {"reference": "urn:uuid:p7"}}))
     bad = copy.deepcopy(entries)
-    bad[200] = _post("urn:uuid:bad", {"resourceType": "Patient", "gender": "robot"})
+    bad[90] = _post("urn:uuid:bad", {"resourceType": "Patient", "gender": "robot"})
     with pytest.raises(EntryError) as err:
         processor(sqlite_store).process(_txn(*bad))
-    assert err.value.location is not None and err.value.location.startswith("Bundle.entry[200]")
+    assert err.value.location is not None and err.value.location.startswith("Bundle.entry[90]")
     assert sqlite_store.count() == 0
     response, written = processor(sqlite_store).process(_txn(*entries))
-    assert len(written) == 261 and sqlite_store.count("Patient") == 260
+    assert len(written) == 101 and sqlite_store.count("Patient") == 100
     obs = response["entry"][-1]["response"]["location"].split("/")[1]
     subject = sqlite_store.read("Observation", obs).resource()["subject"]["reference"]
     p7 = response["entry"][7]["response"]["location"].split("/_history")[0]

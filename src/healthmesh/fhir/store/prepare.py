@@ -23,7 +23,7 @@ from healthmesh.fhir.store.records import instant
 #: one prepared resource: (content, index rows) or (None, (message, location, status, code))
 Prepared = tuple[bytes | None, Any]
 
-MIN_PARALLEL = 200
+MIN_PARALLEL = 64
 Items = list[tuple[str, dict[str, Any], str, int, float]]
 CHUNK = 100
 
