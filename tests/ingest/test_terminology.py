@@ -71,3 +71,32 @@ def test_every_code_the_region_emits_is_in_the_subsets() -> None:
     assert len(ETHNICITY_CODES) == 58 and ETHNICITY_CODES["01"] == "汉族"
     assert ETHNICITY_CODES["07"] == "彝族" and ETHNICITY_CODES["33"] == "羌族"
     assert ATC == "http://www.whocc.no/atc"
+
+
+def test_hl7_local_codes_of_the_region_translate(tmp_path: Path) -> None:
+    import datetime as dt
+
+    from healthmesh.ingest.adapter import Converted
+    from healthmesh.ingest.hl7v2 import Hl7v2Adapter
+    from healthmesh.synth.region import RegionConfig, generate_region
+
+    t = Terminology()
+    for loinc, (local, name) in H02_LAB.items():
+        found = t.translate("urn:healthmesh:codesystem:99HIS", local)
+        assert (found.target_code, found.display) == (loinc, name)
+    generate_region(RegionConfig(seed=6, people=600, days=90, start=dt.date(2024, 12, 1)), tmp_path)
+    local_codings = []
+    for path in sorted((tmp_path / "H02/hl7").glob("*.hl7")):
+        for outcome in Hl7v2Adapter("H02").convert(path.read_bytes(), source=path.name):
+            assert isinstance(outcome, Converted)
+            for r in outcome.resources:
+                concept = r.get("code") or r.get("medicationCodeableConcept") or {}
+                for coding in concept.get("coding", []):
+                    if coding.get("system", "").startswith("urn:healthmesh:codesystem:"):
+                        local_codings.append(coding)
+    assert local_codings
+    for coding in local_codings:
+        system = coding["system"]
+        found = t.translate(system, coding["code"])
+        assert found.display is not None, coding  # every local code is in a table
+        assert found.known == system.endswith("99HIS")  # lab codes map; patent medicines do not

@@ -9,10 +9,13 @@ GB/T 2261.1 -> FHIR administrative gender; a local code without an equivalent is
 
 from __future__ import annotations
 
+from importlib import resources as package_files
 from typing import TYPE_CHECKING, Any
 
+import yaml
+
 from healthmesh.ingest.adapter import deterministic_id
-from healthmesh.ingest.csv.mapping import Mapping, load_mapping, shipped_mapping
+from healthmesh.ingest.csv.mapping import Mapping, load_mapping, parse_mapping, shipped_mapping
 from healthmesh.ingest.terminology.codes import (
     ADMIN_GENDER,
     ATC,
@@ -143,7 +146,21 @@ def concept_maps(mappings: list[Mapping] | None = None) -> list[dict[str, Any]]:
 
 
 def _shipped() -> list[Mapping]:
-    return [load_mapping(shipped_mapping(name)) for name in SHIPPED_MAPPINGS]
+    """The shipped CSV mappings, plus the local tables of the HL7 v2 senders."""
+    mappings = [load_mapping(shipped_mapping(name)) for name in SHIPPED_MAPPINGS]
+    text = package_files.files(__package__).joinpath("local_tables.yaml").read_text("utf-8")
+    raw = yaml.safe_load(text)
+    mappings.append(
+        parse_mapping(
+            {
+                "name": "hl7_senders",
+                "columns": [],
+                "resources": {},
+                "translations": raw["translations"],
+            }
+        )
+    )
+    return mappings
 
 
 def terminology_resources() -> list[dict[str, Any]]:

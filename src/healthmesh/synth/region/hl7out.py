@@ -1,10 +1,12 @@
-"""Hospital exports: HL7 v2.5 ADT^A01/A03/A04, ORU^R01 and RDE^O11 message files.
+"""Hospital exports: HL7 v2.5 ADT^A01/A03/A04, ORU^R01 and RDE^O11 message files (drugs in ATC,
+HL7 table 0396 code ``WC``).
 
 One file per message type and month, segments ended by CR, messages concatenated (no batch
 envelope), in the hospital's encoding (UTF-8, or GB18030 with MSH-18 ``GB 18030-2000``).
 Identifiers: PID-3 repeats the MRN (assigning authority = hospital id, type MR) and the
 resident identity number (authority CHN, type NNCHN); hospital H02 codes its results with
-local codes and LOINC as the alternate coding.
+local codes (99HIS) and LOINC as the alternate coding; drugs without an ATC code are sent
+with the local drug code (99YP).
 """
 
 from __future__ import annotations
@@ -164,9 +166,9 @@ class Hl7Writer:
                 order = f"{visit_no}-M{i + 1}"
                 code = p.drug
                 if code in ATC_CODES:
-                    give = f"{code}^{esc(DRUGS[code][1])}^WHOATC"
+                    give = f"{code}^{esc(DRUGS[code][1])}^WC"
                 else:
-                    give = f"{DRUGS[code][0]}^{esc(DRUGS[code][1])}^99HIS"
+                    give = f"{DRUGS[code][0]}^{esc(DRUGS[code][1])}^99YP"
                 freq = {1: "QD", 2: "BID", 3: "TID"}.get(p.per_day, "QD")
                 segs += [
                     f"ORC|NW|{order}|||||||{ts(v.start)}",
