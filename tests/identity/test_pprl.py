@@ -10,7 +10,12 @@ import pandas as pd
 import pytest
 
 from healthmesh.identity.engine.presets import prepare_febrl
-from healthmesh.identity.pprl.blocking import blocking_tokens, candidate_pairs
+from healthmesh.identity.pprl.blocking import (
+    blocking_tokens,
+    candidate_pairs,
+    iter_rule_pairs,
+    rule_pairs,
+)
 from healthmesh.identity.pprl.bloom import BloomEncoder, EncodingSchema, FieldEncoding
 from healthmesh.identity.pprl.encode import encode_table, identity_token
 from healthmesh.identity.pprl.linker import link_encoded
@@ -112,3 +117,17 @@ def test_chinese_pprl_f1_at_least_099(shared_data: Path) -> None:
     print(f"Chinese PPRL P={p:.4f} R={r:.4f} F1={f1:.4f} candidates={result.candidates}")
     assert result.candidates < len(ea) * len(eb) / 100  # blocking did its job
     assert f1 >= 0.99
+
+
+def test_streamed_rule_pairs_equal_the_whole() -> None:
+    rng = np.random.default_rng(0)
+    ta = rng.integers(0, 50, 3000).astype(np.uint64)
+    tb = rng.integers(0, 50, 2000).astype(np.uint64)
+    whole = rule_pairs(ta, tb)
+    parts = list(iter_rule_pairs(ta, tb, batch=10_000))
+    assert len(parts) > 5
+    assert all(p[0].shape[0] <= 10_000 + 4000 for p in parts)  # whole blocks per batch
+    streamed = {(x, y) for p in parts for x, y in zip(p[0].tolist(), p[1].tolist(), strict=True)}
+    assert streamed == set(zip(whole[0].tolist(), whole[1].tolist(), strict=True))
+    brute = int(sum(((ta[:, None] == tb[None, :]) & (ta[:, None] != 0)).sum(axis=1)))
+    assert len(streamed) == brute

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Mapping, Sequence
+import itertools
+from collections.abc import Iterator, Mapping, Sequence
 
 import numpy as np
 from numpy.typing import NDArray
@@ -46,7 +47,7 @@ def blocking_tokens(
 
 
 def candidate_pairs(
-    tokens_a: NDArray[np.uint64], tokens_b: NDArray[np.uint64], *, max_block: int = 1_000_000
+    tokens_a: NDArray[np.uint64], tokens_b: NDArray[np.uint64], *, max_block: int = 250_000
 ) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
     """Unique (index a, index b) pairs that share a token under at least one rule.
 
@@ -64,9 +65,23 @@ def candidate_pairs(
 
 
 def rule_pairs(
-    ta: NDArray[np.uint64], tb: NDArray[np.uint64], max_block: int = 1_000_000
+    ta: NDArray[np.uint64], tb: NDArray[np.uint64], max_block: int = 250_000
 ) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
     """Pairs (index a, index b) with equal non-missing tokens under one rule."""
+    parts = list(iter_rule_pairs(ta, tb, max_block))
+    if not parts:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+
+
+def iter_rule_pairs(
+    ta: NDArray[np.uint64],
+    tb: NDArray[np.uint64],
+    max_block: int = 250_000,
+    batch: int = 8_000_000,
+) -> Iterator[tuple[NDArray[np.int64], NDArray[np.int64]]]:
+    """Like :func:`rule_pairs`, in batches of about ``batch`` pairs (whole blocks each), so
+    memory stays bounded however many pairs a rule produces."""
     va, vb = np.flatnonzero(ta != MISSING), np.flatnonzero(tb != MISSING)
     oa, ob = va[np.argsort(ta[va], kind="stable")], vb[np.argsort(tb[vb], kind="stable")]
     sa, sb = ta[oa], tb[ob]
@@ -77,11 +92,17 @@ def rule_pairs(
     ok = ca * cb <= max_block
     ca, cb, st_a, st_b = ca[ok], cb[ok], starts_a[pa][ok], starts_b[pb][ok]
     sizes = ca * cb
-    total = int(sizes.sum())
-    if total == 0:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    block = np.repeat(np.arange(sizes.shape[0]), sizes)
-    offset = np.arange(total) - np.repeat(np.cumsum(sizes) - sizes, sizes)
-    ra = st_a[block] + offset // cb[block]
-    rb = st_b[block] + offset % cb[block]
-    return oa[ra].astype(np.int64), ob[rb].astype(np.int64)
+    if sizes.size == 0:
+        return
+    group = np.cumsum(sizes) // max(batch, 1)
+    bounds = np.r_[0, np.flatnonzero(np.diff(group)) + 1, sizes.size]
+    for lo, hi in itertools.pairwise(bounds.tolist()):
+        sz = sizes[lo:hi]
+        total = int(sz.sum())
+        if total == 0:
+            continue
+        block = np.repeat(np.arange(lo, hi), sz)
+        offset = np.arange(total) - np.repeat(np.cumsum(sz) - sz, sz)
+        ra = st_a[block] + offset // cb[block]
+        rb = st_b[block] + offset % cb[block]
+        yield oa[ra].astype(np.int64), ob[rb].astype(np.int64)

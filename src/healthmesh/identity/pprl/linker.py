@@ -14,7 +14,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from healthmesh.identity.engine.clustering import greedy_one_to_one
-from healthmesh.identity.pprl.blocking import rule_pairs
+from healthmesh.identity.pprl.blocking import iter_rule_pairs
 from healthmesh.identity.pprl.encode import EncodedTable
 from healthmesh.identity.pprl.similarity import as_words, dice_all_pairs, dice_pairs, popcounts
 from healthmesh.identity.pprl.threshold import ThresholdEstimate, estimate_threshold
@@ -65,25 +65,32 @@ def score_candidates(
     ta = np.column_stack([a.blocking, a.id_tokens])
     tb = np.column_stack([b.blocking, b.id_tokens])
     ca, cb = popcounts(wa), popcounts(wb)
-    kept = (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float32))
-    n_cand = 0
+    pend_a: list[NDArray[np.int64]] = [np.zeros(0, np.int64)]
+    pend_b: list[NDArray[np.int64]] = [np.zeros(0, np.int64)]
+    pend_s: list[NDArray[np.float32]] = [np.zeros(0, np.float32)]
+    n_cand = pending = 0
     for rule in range(ta.shape[1]):
-        ra, rb = rule_pairs(ta[:, rule], tb[:, rule])
-        n_cand += int(ra.shape[0])
-        for s in range(0, ra.shape[0], chunk):
-            sa, sb = ra[s : s + chunk], rb[s : s + chunk]
-            d = dice_pairs(wa, wb, sa, sb, counts_a=ca, counts_b=cb) + _bonus(
-                a, b, sa, sb, id_bonus
-            )
+        for sa, sb in iter_rule_pairs(ta[:, rule], tb[:, rule], batch=chunk):
+            n_cand += int(sa.shape[0])
+            d = dice_pairs(wa, wb, sa, sb, counts_a=ca, counts_b=cb)
+            d = d + _bonus(a, b, sa, sb, id_bonus)
             m = d >= floor
-            kept = _top_k(
-                np.concatenate([kept[0], sa[m]]),
-                np.concatenate([kept[1], sb[m]]),
-                np.concatenate([kept[2], d[m].astype(np.float32)]),
-                top_k,
-                len(b),
-            )
+            pend_a.append(sa[m])
+            pend_b.append(sb[m])
+            pend_s.append(d[m].astype(np.float32))
+            pending += int(m.sum())
+            if pending > 4 * len(a) * top_k:  # reduce now and then: bounded memory
+                kept = _top_k(*_cat(pend_a, pend_b, pend_s), top_k, len(b))
+                pend_a, pend_b, pend_s = [kept[0]], [kept[1]], [kept[2]]
+                pending = int(kept[0].shape[0])
+    kept = _top_k(*_cat(pend_a, pend_b, pend_s), top_k, len(b))
     return kept[0], kept[1], kept[2], n_cand
+
+
+def _cat(
+    pa: list[NDArray[np.int64]], pb: list[NDArray[np.int64]], ps: list[NDArray[np.float32]]
+) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float32]]:
+    return np.concatenate(pa), np.concatenate(pb), np.concatenate(ps)
 
 
 def _top_k(
