@@ -100,8 +100,9 @@ def create_fhir_router(api: Api, rights_dep: Callable[..., Any], *, token_url: s
                     pairs,
                     base_url=api.base(request),
                     extra=[restricted] if restricted is not None else None,
-                    can_search=lambda t: api.allowed(rights, t, "s")
-                    and api.restriction(rights, t, "s") is None,
+                    can_search=lambda t: (
+                        api.allowed(rights, t, "s") and api.restriction(rights, t, "s") is None
+                    ),
                 )
                 res.included = api.visible(rights, res.included, "r")
                 return search_bundle(api, request, parts[0], pairs, res)
@@ -109,13 +110,11 @@ def create_fhir_router(api: Api, rights_dep: Callable[..., Any], *, token_url: s
 
         processor = BundleProcessor(api.store, authorize, get)
         response, written = processor.process(body)
-        api.audit.record(
+        api.audited(
             rights,
-            action="E",
-            subtype="transaction" if body.get("type") == "transaction" else "batch",
-            outcome="0",
-            entities=[s.location for s in written][:1000],
-            query=None,
+            "E",
+            "transaction" if body.get("type") == "transaction" else "batch",
+            [s.location for s in written][:1000],
         )
         return fhir_response(response)
 

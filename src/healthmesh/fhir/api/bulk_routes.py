@@ -54,13 +54,12 @@ def _kickoff(
     if group_id is not None:
         api.store.read("Group", group_id)
     job = exporter.start(req)
-    api.audit.record(
+    api.audited(
         rights,
-        action="E",
-        subtype="operation",
-        outcome="0",
-        entities=[f"Group/{group_id}"] if group_id else [],
-        query=str(request.url.query) or None,
+        "E",
+        "operation",
+        [f"Group/{group_id}"] if group_id else [],
+        str(request.url.query) or None,
     )
     return Response(
         status_code=202,

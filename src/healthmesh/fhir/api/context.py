@@ -79,6 +79,19 @@ class Api:
         if not self.visible(rights, [stored], interaction):
             raise Forbidden(f"the token's scopes do not allow this {stored.res_type}")
 
+    def audited(
+        self,
+        rights: Rights,
+        action: str,
+        subtype: str,
+        entities: list[str],
+        query: str | None = None,
+    ) -> None:
+        """Record a successful interaction in the audit trail."""
+        self.audit.record(
+            rights, action=action, subtype=subtype, outcome="0", entities=entities, query=query
+        )
+
     def require(self, rights: Rights, res_type: str, interaction: str) -> None:
         if not self.allowed(rights, res_type, interaction):
             raise Forbidden(f"the token's scopes do not allow '{interaction}' on {res_type}")

@@ -10,7 +10,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
-from healthmesh.errors import Forbidden, InvalidInput
+from healthmesh.errors import Forbidden, Gone, InvalidInput, NotFound
 from healthmesh.fhir.api.context import Api, Rights
 from healthmesh.fhir.api.responses import (
     bundle,
@@ -111,9 +111,7 @@ def add_rest_routes(router: APIRouter, api: Api, rights_dep: Callable[..., Any])
             raise InvalidInput("version id must be a number")
         stored = api.store.vread(res_type, res_id, int(vid))
         api.require_visible(rights, api.store.read(res_type, res_id))
-        api.audit.record(
-            rights, action="R", subtype="vread", outcome="0", entities=[stored.location], query=None
-        )
+        api.audited(rights, "R", "vread", [stored.location])
         return read_response(request, api, stored)
 
     @router.get("/{res_type}/{res_id}/_history")
@@ -124,14 +122,7 @@ def add_rest_routes(router: APIRouter, api: Api, rights_dep: Callable[..., Any])
         api.require(rights, res_type, "r")
         if api.restriction(rights, res_type, "r") is not None:
             api.require_visible(rights, api.store.read(res_type, res_id))
-        api.audit.record(
-            rights,
-            action="R",
-            subtype="history-instance",
-            outcome="0",
-            entities=[f"{res_type}/{res_id}"],
-            query=None,
-        )
+        api.audited(rights, "R", "history-instance", [f"{res_type}/{res_id}"])
         return history_response(request, api, res_type, res_id)
 
     @router.get("/{res_type}/_history")
@@ -142,13 +133,12 @@ def add_rest_routes(router: APIRouter, api: Api, rights_dep: Callable[..., Any])
         api.require(rights, res_type, "r")
         if api.restriction(rights, res_type, "r") is not None:
             raise Forbidden("type history is not available under a query-restricted scope")
-        api.audit.record(
+        api.audited(
             rights,
-            action="R",
-            subtype="history-type",
-            outcome="0",
-            entities=[res_type],
-            query=str(request.url.query) or None,
+            "R",
+            "history-type",
+            [res_type],
+            str(request.url.query) or None,
         )
         return history_response(request, api, res_type, None)
 
@@ -159,13 +149,12 @@ def add_rest_routes(router: APIRouter, api: Api, rights_dep: Callable[..., Any])
             for t in api.store.resource_types
         ):
             raise Forbidden("system history needs read access to every resource type")
-        api.audit.record(
+        api.audited(
             rights,
-            action="R",
-            subtype="history-system",
-            outcome="0",
-            entities=[],
-            query=str(request.url.query) or None,
+            "R",
+            "history-system",
+            [],
+            str(request.url.query) or None,
         )
         return history_response(request, api, None, None)
 
@@ -177,14 +166,7 @@ def add_rest_routes(router: APIRouter, api: Api, rights_dep: Callable[..., Any])
         api.require(rights, res_type, "r")
         stored = api.store.read(res_type, res_id)
         api.require_visible(rights, stored)
-        api.audit.record(
-            rights,
-            action="R",
-            subtype="read",
-            outcome="0",
-            entities=[f"{res_type}/{res_id}"],
-            query=None,
-        )
+        api.audited(rights, "R", "read", [f"{res_type}/{res_id}"])
         return read_response(request, api, stored)
 
     @router.post("/{res_type}")
@@ -199,14 +181,7 @@ def add_rest_routes(router: APIRouter, api: Api, rights_dep: Callable[..., Any])
             api.require(rights, res_type, "s")
         with api.store.writing() as tx:
             result = tx.create(body, if_none_exist=ine, res_type=res_type)
-        api.audit.record(
-            rights,
-            action="C",
-            subtype="create",
-            outcome="0",
-            entities=[result.stored.location],
-            query=None,
-        )
+        api.audited(rights, "C", "create", [result.stored.location])
         return write_response(api, request, result)
 
     @router.put("/{res_type}/{res_id}")
@@ -215,22 +190,18 @@ def add_rest_routes(router: APIRouter, api: Api, rights_dep: Callable[..., Any])
     ) -> Response:
         api.store.check_type(res_type)
         api.require(rights, res_type, "u")
+        if not api.allowed(rights, res_type, "c"):
+            try:  # update-as-create needs the create permission: check before writing
+                api.store.read(res_type, res_id)
+            except (NotFound, Gone):
+                raise Forbidden(f"creating a {res_type} by update needs 'c' rights") from None
         body = await api.json_body(request)
         if_match = request.headers.get("if-match")
         with api.store.writing() as tx:
             result = tx.update(
                 res_type, res_id, body, if_match=parse_etag(if_match) if if_match else None
             )
-        if result.created:
-            api.require(rights, res_type, "c")
-        api.audit.record(
-            rights,
-            action="U",
-            subtype="update",
-            outcome="0",
-            entities=[result.stored.location],
-            query=None,
-        )
+        api.audited(rights, "U", "update", [result.stored.location])
         return write_response(api, request, result)
 
     @router.put("/{res_type}")
@@ -243,13 +214,12 @@ def add_rest_routes(router: APIRouter, api: Api, rights_dep: Callable[..., Any])
         body = await api.json_body(request)
         with api.store.writing() as tx:
             result = tx.conditional_update(res_type, str(request.url.query), body)
-        api.audit.record(
+        api.audited(
             rights,
-            action="U",
-            subtype="update",
-            outcome="0",
-            entities=[result.stored.location],
-            query=str(request.url.query),
+            "U",
+            "update",
+            [result.stored.location],
+            str(request.url.query),
         )
         return write_response(api, request, result)
 
@@ -268,14 +238,7 @@ def add_rest_routes(router: APIRouter, api: Api, rights_dep: Callable[..., Any])
             result = tx.patch(
                 res_type, res_id, body, if_match=parse_etag(if_match) if if_match else None
             )
-        api.audit.record(
-            rights,
-            action="U",
-            subtype="patch",
-            outcome="0",
-            entities=[result.stored.location],
-            query=None,
-        )
+        api.audited(rights, "U", "patch", [result.stored.location])
         return write_response(api, request, result)
 
     @router.delete("/{res_type}/{res_id}")
@@ -286,14 +249,7 @@ def add_rest_routes(router: APIRouter, api: Api, rights_dep: Callable[..., Any])
         api.require(rights, res_type, "d")
         with api.store.writing() as tx:
             result = tx.delete(res_type, res_id)
-        api.audit.record(
-            rights,
-            action="D",
-            subtype="delete",
-            outcome="0",
-            entities=[f"{res_type}/{res_id}"],
-            query=None,
-        )
+        api.audited(rights, "D", "delete", [f"{res_type}/{res_id}"])
         headers = {"ETag": result.stored.etag} if result else {}
         return Response(status_code=204, headers=headers)
 
@@ -306,12 +262,11 @@ def add_rest_routes(router: APIRouter, api: Api, rights_dep: Callable[..., Any])
         api.require(rights, res_type, "s")
         with api.store.writing() as tx:
             n = tx.conditional_delete(res_type, str(request.url.query))
-        api.audit.record(
+        api.audited(
             rights,
-            action="D",
-            subtype="delete",
-            outcome="0",
-            entities=[res_type],
-            query=str(request.url.query),
+            "D",
+            "delete",
+            [res_type],
+            str(request.url.query),
         )
         return fhir_response(outcome("information", "informational", f"deleted {n}"), 200)

@@ -99,13 +99,12 @@ def run_search(
     # included resources the token may not read never leave the server
     result.included = api.visible(rights, result.included, "r")
     entities = [f"{s.res_type}/{s.res_id}" for s in (*result.matches, *result.included)]
-    api.audit.record(
+    api.audited(
         rights,
-        action="E",
-        subtype="search-type" if res_type else "search-system",
-        outcome="0",
-        entities=entities,
-        query=urlencode(pairs),
+        "E",
+        "search-type" if res_type else "search-system",
+        entities,
+        urlencode(pairs),
     )
     path = res_type or ""
     return fhir_response(search_bundle(api, request, path, pairs, result))
@@ -199,12 +198,5 @@ def add_search_routes(router: APIRouter, api: Api, rights_dep: Callable[..., Any
             }
             for s in unique
         ]
-        api.audit.record(
-            rights,
-            action="E",
-            subtype="operation",
-            outcome="0",
-            entities=[f"Patient/{res_id}"],
-            query=None,
-        )
+        api.audited(rights, "E", "operation", [f"Patient/{res_id}"])
         return fhir_response(bundle("searchset", entries, total=len(entries)))
