@@ -414,3 +414,15 @@ def test_query_restricted_scope_is_enforced_everywhere(client: TestClient, node:
             break
         time.sleep(0.05)
     assert [o["count"] for o in s.json()["output"]] == [1]
+
+
+def test_update_as_create_needs_create_permission(client: TestClient, node: Node) -> None:
+    h = token(client, node, "system/Patient.ru")
+    r = client.put("/fhir/Patient/new-one", json={**PATIENT, "id": "new-one"}, headers=h)
+    assert r.status_code == 403 and _oo(r)
+    assert node.store.count("Patient") == 0
+    admin = token(client, node, "system/*.cruds")
+    client.put("/fhir/Patient/new-one", json={**PATIENT, "id": "new-one"}, headers=admin)
+    r = client.put("/fhir/Patient/new-one", json={**PATIENT, "id": "new-one", "gender": "female"},
+                   headers=h)
+    assert r.status_code == 200 and r.json()["meta"]["versionId"] == "2"
