@@ -159,17 +159,19 @@ def fit_log_glm(
     for it in range(1, maxit + 1):
         if active.size == 0:
             break
-        ya, wa = y[active], wt[active]
-        eta_a, mu_a = eta[active], mu[active]
+        # a plain slice while every fit is still iterating: views instead of gathered copies
+        sel: slice | npt.NDArray[np.int64] = slice(None) if active.size == n_fit else active
+        ya, wa = y[sel], wt[sel]
+        eta_a, mu_a = eta[sel], mu[sel]
         mu_eta = np.maximum(np.exp(eta_a), _EPS)
-        var = mu_a if theta is None else mu_a + mu_a**2 / theta[active][:, None]
+        var = mu_a if theta is None else mu_a + mu_a**2 / theta[sel][:, None]
         z = eta_a + (ya - mu_a) / mu_eta
         wsq = np.where(wa > 0, wa * mu_eta**2 / var, 0.0)
         if outer is not None:
             a = (wsq @ outer).reshape(-1, n_par, n_par)
             rhs = (wsq * z) @ x
         else:
-            xa = x[active]
+            xa = x[sel]
             xw = xa * wsq[:, :, None]
             a = np.matmul(xw.transpose(0, 2, 1), xa)
             rhs = np.einsum("bni,bn->bi", xw, z)
@@ -178,12 +180,12 @@ def fit_log_glm(
         eta_new = beta @ x.T if outer is not None else np.einsum("bni,bi->bn", xa, beta)
         mu_new = np.maximum(np.exp(eta_new), _EPS)
         dev_new = deviance(ya, mu_new, wa, active)
-        coef[active], eta[active], mu[active] = beta, eta_new, mu_new
-        w_last[active], cov[active], dev[active] = wsq, inv, dev_new
-        iters[active] = it
-        done = np.abs(dev_new - devold[active]) / (np.abs(dev_new) + 0.1) < epsilon
+        coef[sel], eta[sel], mu[sel] = beta, eta_new, mu_new
+        w_last[sel], cov[sel], dev[sel] = wsq, inv, dev_new
+        iters[sel] = it
+        done = np.abs(dev_new - devold[sel]) / (np.abs(dev_new) + 0.1) < epsilon
         converged[active[done]] = True
-        devold[active] = dev_new
+        devold[sel] = dev_new
         active = active[~done]
     n_ok = (wt > 0).sum(axis=1)
     return GlmBatch(
