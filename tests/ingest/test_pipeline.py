@@ -233,3 +233,19 @@ def test_registry_wires_the_dicom_adapter_through_the_pipeline(
     for f in sorted((shared_data / "dicom").glob("*.dcm"))[:3]:
         total.add(pipe.ingest(adapter, f.read_bytes(), f.name))
     assert total.received == 3 and total.balanced()
+
+
+@pytest.mark.postgres
+def test_pipeline_on_postgresql(pg_url: str, shared_data: Path) -> None:
+    pipe = Pipeline(FhirStore(pg_url), QuarantineStore(pg_url), "H1")
+    root = shared_data / "hl7v2" / "ms-fhir-converter" / "samples"
+    data = (root / "LAB-ORU-1.hl7").read_bytes() + b"\n" + adt("A01", "OLD") + adt("A01", "NEW")
+    first = run(pipe, data)
+    assert (first.created, first.quarantined) == (3, 0)
+    assert run(pipe, data).unchanged == 3
+    merge = HEAD.format(ts="20240102", ev="A40", cid="3") + PID.format(
+        mrn="NEW", name="Li^Lei") + "MRG|OLD^^^H1^MR\r"
+    run(pipe, merge.encode())
+    assert pipe.store.read("Patient", pid_of("OLD")).resource()["active"] is False
+    s = run(pipe, adt("A01", "X").replace(b"19700101", b"1970-01-01"))
+    assert s.quarantined == 1 and pipe.quarantine.count() == 1
