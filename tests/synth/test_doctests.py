@@ -11,6 +11,7 @@ MODULES = [
     "healthmesh.synth.region",
     "healthmesh.synth.region.config",
     "healthmesh.synth.region.hl7out",
+    "healthmesh.synth.region.xlsx",
     "healthmesh.synth.region.region",
     "healthmesh.ingest.csv.adapter",
     "healthmesh.ingest.csv.mapping",

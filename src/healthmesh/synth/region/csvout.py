@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import csv
 import io
-import re
 from pathlib import Path
 
 from healthmesh.synth.region.config import Institution
 from healthmesh.synth.region.events import CaseReport, Sale, Visit
 from healthmesh.synth.region.localcodes import CLINIC_DX, DRUGS
 from healthmesh.synth.region.variants import LocalRecord
+from healthmesh.synth.region.xlsx import write_xlsx
 
 VISIT_HEADER = (
     "就诊流水号",
@@ -108,36 +108,7 @@ class Table:
         return path
 
     def _write_xlsx(self, path: Path) -> Path:
-        from openpyxl import Workbook
-
-        book = Workbook(write_only=True)
-        sheet = book.create_sheet("export")
-        sheet.append(self.header)
-        for row in self.data:
-            sheet.append(row)
-        book.save(path)
-        return _stable_zip(path)  # same seed, same bytes
-
-
-def _stable_zip(path: Path) -> Path:
-    """Rewrite a workbook with fixed zip and document timestamps (openpyxl stamps 'now')."""
-    import zipfile
-
-    with zipfile.ZipFile(path) as src:
-        members = [(info.filename, src.read(info)) for info in src.infolist()]
-    fixed = b"2020-01-01T00:00:00Z"
-    members = [
-        (name, re.sub(rb"(<dcterms:(?:created|modified)[^>]*>)[^<]*", rb"\g<1>" + fixed, data))
-        if name == "docProps/core.xml"
-        else (name, data)
-        for name, data in members
-    ]
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as dst:
-        for name, data in members:
-            info = zipfile.ZipInfo(name, date_time=(2020, 1, 1, 0, 0, 0))
-            info.compress_type = zipfile.ZIP_DEFLATED
-            dst.writestr(info, data)
-    return path
+        return write_xlsx(path, [self.header, *self.data])
 
 
 class ClinicWriter:
