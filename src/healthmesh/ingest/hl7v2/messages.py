@@ -1,10 +1,12 @@
 """Message-level maps (the IG's message sheets): which segments of which message become
 which resources, and how they reference each other.
 
-Supported: ADT A01-A08, A13, A28, A31 (Patient, Encounter), A40 (merge), ORU^R01
-(Observation, DiagnosticReport), ORM^O01 and OML^O21 (ServiceRequest), RDE^O11/O25
-(MedicationRequest), RDS^O13 (MedicationDispense), VXU^V04 (Immunization). Anything else is
-refused with a precise reason so that it lands in quarantine.
+Supported: ADT A01-A08, A13, A28, A31 (Patient, Encounter), A40 (merge), ORU^R01 and
+OUL^R22-R24 (Observation, DiagnosticReport), ORM^O01, OML^O21, OMG^O19 (ServiceRequest,
+or MedicationRequest for RXO), RDE^O11/O25 (MedicationRequest), RDS^O13 (+
+MedicationDispense), VXU^V04 (Immunization). OBX outside report groups become Observations
+of the patient. Anything else is refused with a precise reason so that it lands in
+quarantine; segments a map does not read are listed in the record's notes.
 """
 
 from __future__ import annotations
