@@ -53,10 +53,10 @@ def main() -> None:
     region = work / "region"
     header = (f"{'inst':<6}{'received':>9}{'converted':>10}{'quarant.':>9}{'balanced':>9}"
               f"{'resources':>10}{'s':>7}{'rec/s':>8}{'adapt rec/s':>12}{'quality':>9}"
-              f"{'future':>7}{'neg':>5}{'unit':>5}")
+              f"{'future':>7}{'neg':>5}{'unit':>5}{'range':>6}")
     print(header)
     totals = {"received": 0, "converted": 0, "quarantined": 0, "seconds": 0.0, "adapt": 0.0}
-    found = {"future_birth_date": 0, "negative_value": 0, "unit_mismatch": 0}
+    found = {"future_birth_date": 0, "negative_value": 0, "unit_mismatch": 0, "out_of_range": 0}
     for inst in region_institutions(region):
         db = work / f"{inst}.sqlite"
         load = ingest_institution(region, inst, db)
@@ -72,14 +72,16 @@ def main() -> None:
         fut = failed("patient.birthDate.future")
         neg = failed("observation.value.nonnegative")
         unit = failed("observation.unit.fits")
+        ranged = failed("observation.value.range")
         found["future_birth_date"] += fut
         found["negative_value"] += neg
         found["unit_mismatch"] += unit
+        found["out_of_range"] += ranged
         overall = report.scores()["overall"] or 0.0
         print(f"{inst:<6}{load.received:>9}{load.converted:>10}{load.quarantined:>9}"
               f"{load.balanced!s:>9}{load.resources:>10}{load.seconds:>7.1f}"
               f"{load.received / load.seconds:>8.0f}{records / adapt_s:>12.0f}"
-              f"{100 * overall:>8.2f}%{fut:>7}{neg:>5}{unit:>5}")
+              f"{100 * overall:>8.2f}%{fut:>7}{neg:>5}{unit:>5}{ranged:>6}")
         for key, value in (("received", load.received), ("converted", load.converted),
                            ("quarantined", load.quarantined)):
             totals[key] += value
@@ -92,6 +94,8 @@ def main() -> None:
           f"{totals['adapt']:.1f} s; ratio nodes/adapters "
           f"{totals['seconds'] / totals['adapt']:.1f}")
     print("injected defects:", json.dumps(summary.defects), "| found:", json.dumps(found))
+    print("(a clinic's glucose column has a fixed unit: a mg/dL value there shows as out of range;"
+          " negative values are out of range too)")
 
 
 if __name__ == "__main__":
