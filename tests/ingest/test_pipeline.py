@@ -249,3 +249,14 @@ def test_pipeline_on_postgresql(pg_url: str, shared_data: Path) -> None:
     assert pipe.store.read("Patient", pid_of("OLD")).resource()["active"] is False
     s = run(pipe, adt("A01", "X").replace(b"19700101", b"1970-01-01"))
     assert s.quarantined == 1 and pipe.quarantine.count() == 1
+
+
+def test_records_without_ids_are_refused_not_crashing(pipe: Pipeline) -> None:
+    outcomes = [
+        Converted("x:1", [{"resourceType": "Patient", "gender": "male"}]),
+        Converted("x:2", [{"resourceType": "Patient", "id": "ok1", "gender": "male"}]),
+    ]
+    s = pipe.write_all("csv", outcomes)
+    assert (s.received, s.converted, s.quarantined) == (2, 1, 1)
+    (entry,) = pipe.quarantine.list()
+    assert entry.format == "fhir" and entry.location == "id"

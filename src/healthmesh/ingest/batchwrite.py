@@ -127,6 +127,11 @@ def _new_version(
     return prepare_new(dict(res), now, store.validate, store.extract)
 
 
+def _keyed(res: Any) -> bool:
+    return (isinstance(res, dict) and isinstance(res.get("resourceType"), str)
+            and isinstance(res.get("id"), str) and bool(res["id"]))
+
+
 def write_chunk(
     store: FhirStore, records: Sequence[Converted], prework: Prework | None = None
 ) -> tuple[list[tuple[str, int]], list[tuple[int, HealthmeshError]]]:
@@ -135,7 +140,9 @@ def write_chunk(
     Returns per record (result, versions written) — result "refused" for records that failed
     validation (nothing of theirs written) — and the (index, error) of those refusals.
     """
-    keys = {(r["resourceType"], r["id"]) for c in records for r in c.resources}
+    malformed = {i for i, c in enumerate(records) if not all(_keyed(r) for r in c.resources)}
+    keys = {(r["resourceType"], r["id"]) for i, c in enumerate(records) if i not in malformed
+            for r in c.resources}
     now = time.time()
     results: list[tuple[str, int]] = []
     refused: list[tuple[int, HealthmeshError]] = []
@@ -158,6 +165,11 @@ def write_chunk(
         pending: list[Prepared] = []
         pending_keys: set[tuple[str, str]] = set()
         for index, record in enumerate(records):
+            if index in malformed:
+                refused.append((index, InvalidResource(
+                    "adapter produced a resource without resourceType or id", location="id")))
+                results.append(("refused", 0))
+                continue
             plan: list[tuple[str, dict[str, Any]]] = []
             try:
                 for res in record.resources:
