@@ -88,10 +88,14 @@ def bench_parse_map(msgs: list[bytes], repeat: int, label: str) -> None:
 
     ours_rate, ours_cpu, ours_s = median_rate(ours, len(msgs), repeat)
     base_rate, base_cpu, _ = median_rate(python_hl7, len(sample), repeat)
-    print(f"parse+map ({label}): {len(msgs)} messages, median {ours_s:.3f} s = "
-          f"{ours_rate:,.0f} msg/s wall, {ours_cpu:,.0f} msg/CPU-s (target >= 2,000)")
-    print(f"  baseline python-hl7 hl7.parse only: {base_rate:,.0f} msg/s wall, {base_cpu:,.0f} "
-          f"msg/CPU-s; ours (decode+parse+map) / baseline = {ours_cpu / base_cpu:.1f}x")
+    print(
+        f"parse+map ({label}): {len(msgs)} messages, median {ours_s:.3f} s = "
+        f"{ours_rate:,.0f} msg/s wall, {ours_cpu:,.0f} msg/CPU-s (target >= 2,000)"
+    )
+    print(
+        f"  baseline python-hl7 hl7.parse only: {base_rate:,.0f} msg/s wall, {base_cpu:,.0f} "
+        f"msg/CPU-s; ours (decode+parse+map) / baseline = {ours_cpu / base_cpu:.1f}x"
+    )
 
 
 def bench_end_to_end(msgs: list[bytes], repeat: int, label: str, workers: int = 1) -> None:
@@ -123,11 +127,15 @@ def bench_end_to_end(msgs: list[bytes], repeat: int, label: str, workers: int = 
     assert s.balanced()
     med, cpu, base = (statistics.median(x) for x in (rates, cpu_rates, base_rates))
     cpu_note = "parent-process CPU only" if workers > 1 else "msg/CPU-s"
-    print(f"end to end into SQLite ({label}, workers={workers}): {len(msgs)} messages, median "
-          f"{med:,.0f} msg/s wall, {cpu:,.0f} {cpu_note} (target >= 500); {s.line()}; "
-          f"{s.resources_written} versions")
-    print(f"  baseline: the same converted records written one transaction each with "
-          f"tx.update (no parse/map): {base:,.0f} records/CPU-s; ours/baseline = {cpu / base:.2f}")
+    print(
+        f"end to end into SQLite ({label}, workers={workers}): {len(msgs)} messages, median "
+        f"{med:,.0f} msg/s wall, {cpu:,.0f} {cpu_note} (target >= 500); {s.line()}; "
+        f"{s.resources_written} versions"
+    )
+    print(
+        f"  baseline: the same converted records written one transaction each with "
+        f"tx.update (no parse/map): {base:,.0f} records/CPU-s; ours/baseline = {cpu / base:.2f}"
+    )
 
 
 def distinct(messages: list[bytes]) -> list[bytes]:
@@ -177,9 +185,11 @@ def bench_mllp(msgs: list[bytes], clients: int) -> None:
     wall, lat = asyncio.run(run())
     lat.sort()
     p95 = lat[int(0.95 * (len(lat) - 1))]
-    print(f"MLLP round trip with ACK, {clients} client(s): {len(msgs)} messages in {wall:.2f} s "
-          f"= {len(msgs) / wall:,.0f} msg/s; latency median {statistics.median(lat) * 1e3:.2f} ms, "
-          f"p95 {p95 * 1e3:.2f} ms")
+    print(
+        f"MLLP round trip with ACK, {clients} client(s): {len(msgs)} messages in {wall:.2f} s "
+        f"= {len(msgs) / wall:,.0f} msg/s; latency median {statistics.median(lat) * 1e3:.2f} ms, "
+        f"p95 {p95 * 1e3:.2f} ms"
+    )
 
 
 def compact(n: int) -> list[bytes]:
@@ -189,20 +199,33 @@ def compact(n: int) -> list[bytes]:
     out = []
     for i in range(n):
         head = f"MSH|^~\\&|HIS|H1|||20240105083000+0800||{{}}|C{i}|P|2.5|||||CHN|UNICODE UTF-8\r"
-        pid = (f"PID|1||M{i}^^^H1^MR~11010519491231002X^^^^NNCHN||王^小明{i % 10}||19491231|F|||"
-               f"朝阳路{i}号^^北京^北京^100000^CHN^H||13800138000^PRN^CP\r")
+        pid = (
+            f"PID|1||M{i}^^^H1^MR~11010519491231002X^^^^NNCHN||王^小明{i % 10}||19491231|F|||"
+            f"朝阳路{i}号^^北京^北京^100000^CHN^H||13800138000^PRN^CP\r"
+        )
         if i % 2 == 0:
-            body = head.format("ADT^A01^ADT_A01") + "EVN|A01|20240105083000+0800\r" + pid + (
-                f"PV1|1|I|W1^101^1||||D01^李^医生||||||||||||V{i}|||||||||||||||||||||||||"
-                "20240105080000+0800\r")
+            body = (
+                head.format("ADT^A01^ADT_A01")
+                + "EVN|A01|20240105083000+0800\r"
+                + pid
+                + (
+                    f"PV1|1|I|W1^101^1||||D01^李^医生||||||||||||V{i}|||||||||||||||||||||||||"
+                    "20240105080000+0800\r"
+                )
+            )
         else:
             obr = f"OBR|1|P{i}|F{i}|24331-1^血脂^LN|||202401050800\r"
             body = head.format("ORU^R01^ORU_R01") + pid + obr
-            for k, (code, val, unit) in enumerate([("2093-3", "5.2", "mmol/L"),
-                                                   ("2571-8", "1.7", "mmol/L"),
-                                                   ("2085-9", "1.3", "mmol/L"),
-                                                   ("13457-7", "3.1", "mmol/L"),
-                                                   ("2345-7", "6.1", "mmol/L")], 1):
+            for k, (code, val, unit) in enumerate(
+                [
+                    ("2093-3", "5.2", "mmol/L"),
+                    ("2571-8", "1.7", "mmol/L"),
+                    ("2085-9", "1.3", "mmol/L"),
+                    ("13457-7", "3.1", "mmol/L"),
+                    ("2345-7", "6.1", "mmol/L"),
+                ],
+                1,
+            ):
                 body += f"OBX|{k}|NM|{code}^^LN||{val}|{unit}^^UCUM|||||F\r"
         out.append(body.encode())
     return out
@@ -221,10 +244,15 @@ def main() -> None:
     print(f"shared messages: {len(every)} ({len(good)} convertible)")
     bench_parse_map(replicate(every, args.messages), args.repeat, "shared messages replicated")
     bench_parse_map(compact(args.messages), args.repeat, "compact generated messages")
-    bench_end_to_end(compact(args.e2e_messages), max(1, args.repeat // 2),
-                     "compact generated messages")
-    bench_end_to_end(compact(args.e2e_messages), max(1, args.repeat // 2),
-                     "compact generated messages", workers=args.workers)
+    bench_end_to_end(
+        compact(args.e2e_messages), max(1, args.repeat // 2), "compact generated messages"
+    )
+    bench_end_to_end(
+        compact(args.e2e_messages),
+        max(1, args.repeat // 2),
+        "compact generated messages",
+        workers=args.workers,
+    )
     e2e = replicate(good, args.e2e_messages)
     bench_end_to_end(e2e, max(1, args.repeat // 2), "shared messages replicated")
     bench_end_to_end(distinct(e2e), max(1, args.repeat // 2), "each message a new patient")

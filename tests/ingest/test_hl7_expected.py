@@ -49,7 +49,9 @@ def compare(sample: Path, expected: Path) -> dict[str, list[str]]:
         return diffs
     ours = out.resources
     theirs = [e["resource"] for e in json.loads(expected.read_text())["entry"]]
-    for ours_p, their_p in zip(by_type(ours, "Patient")[:1], by_type(theirs, "Patient")[:1], strict=False):
+    for ours_p, their_p in zip(
+        by_type(ours, "Patient")[:1], by_type(theirs, "Patient")[:1], strict=False
+    ):
         our_ids = {i["value"] for i in ours_p.get("identifier", [])}
         their_ids = {i["value"] for i in their_p.get("identifier", [])}
         if our_ids - their_ids:
@@ -58,7 +60,9 @@ def compare(sample: Path, expected: Path) -> dict[str, list[str]]:
             note("identifiers", f"only theirs: {sorted(their_ids - our_ids)}")
         our_fam = [n.get("family") for n in ours_p.get("name", [])]
         their_fam = [n.get("family") for n in their_p.get("name", [])]
-        if [f for f in our_fam if f] != [f for f in their_fam if f][: len([f for f in our_fam if f])]:
+        if [f for f in our_fam if f] != [f for f in their_fam if f][
+            : len([f for f in our_fam if f])
+        ]:
             note("names", f"ours {our_fam} theirs {their_fam}")
         our_given = [n.get("given") for n in ours_p.get("name", [])]
         their_given = [n.get("given") for n in their_p.get("name", [])]

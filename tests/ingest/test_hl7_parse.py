@@ -14,17 +14,20 @@ VALID_ID = "11010519491231002X"
 
 
 def cn_message(charset: str = "UNICODE UTF-8", resident_id: str = VALID_ID) -> str:
-    return "\r".join(
-        [
-            f"MSH|^~\\&|HIS|第一医院|||20240105083000+0800||ADT^A01^ADT_A01|M1|P|2.5|||||CHN|{charset}",
-            "EVN|A01|20240105083000+0800",
-            f"PID|1||MRN001^^^H1^MR~{resident_id}^^^^NNCHN||王^小明||19491231|F|||"
-            "朝阳路1号^^北京^北京^100000^CHN^H||138-0013-8000^PRN^CP",
-            "PV1|1|I|W1^101^1||||D01^李^医生||||||||||||V0001|||||||||||||||||||||||||"
-            "20240105080000+0800",
-            "ZPI|1|custom",
-        ]
-    ) + "\r"
+    return (
+        "\r".join(
+            [
+                f"MSH|^~\\&|HIS|第一医院|||20240105083000+0800||ADT^A01^ADT_A01|M1|P|2.5|||||CHN|{charset}",
+                "EVN|A01|20240105083000+0800",
+                f"PID|1||MRN001^^^H1^MR~{resident_id}^^^^NNCHN||王^小明||19491231|F|||"
+                "朝阳路1号^^北京^北京^100000^CHN^H||138-0013-8000^PRN^CP",
+                "PV1|1|I|W1^101^1||||D01^李^医生||||||||||||V0001|||||||||||||||||||||||||"
+                "20240105080000+0800",
+                "ZPI|1|custom",
+            ]
+        )
+        + "\r"
+    )
 
 
 def convert(data: bytes) -> list[Converted | Rejected]:
@@ -98,9 +101,7 @@ def test_bom_lf_crlf_and_batches_split_into_messages() -> None:
     one = cn_message().encode("utf-8")
     lf = one.replace(b"\r", b"\n")
     crlf = one.replace(b"\r", b"\r\n")
-    batch = (
-        b"\xef\xbb\xbfFHS|^~\\&|X\nBHS|^~\\&|X\n" + lf + b"\n\n" + crlf + b"BTS|2\nFTS|1\n"
-    )
+    batch = b"\xef\xbb\xbfFHS|^~\\&|X\nBHS|^~\\&|X\n" + lf + b"\n\n" + crlf + b"BTS|2\nFTS|1\n"
     raws = list(split_messages(batch))
     assert len(raws) == 2
     assert raws[0].data == raws[1].data == one
@@ -163,7 +164,10 @@ def test_lab_result_maps_to_observation_and_report() -> None:
     out = only(data)
     obs = [r for r in out.resources if r["resourceType"] == "Observation"]
     assert obs[0]["valueQuantity"] == {
-        "value": 6.1, "unit": "mmol/L", "code": "mmol/L", "system": "http://unitsofmeasure.org"
+        "value": 6.1,
+        "unit": "mmol/L",
+        "code": "mmol/L",
+        "system": "http://unitsofmeasure.org",
     }
     assert obs[0]["interpretation"][0]["coding"][0]["code"] == "N"
     assert obs[1]["valueQuantity"]["comparator"] == "<"

@@ -31,8 +31,9 @@ def test_random_bytes(data: bytes) -> None:
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     st.integers(min_value=0, max_value=138),
-    st.lists(st.tuples(st.floats(0, 1), st.sampled_from(list(b"|^~\\&\r\n0A \xe4\xff"))),
-             max_size=8),
+    st.lists(
+        st.tuples(st.floats(0, 1), st.sampled_from(list(b"|^~\\&\r\n0A \xe4\xff"))), max_size=8
+    ),
 )
 def test_damaged_real_messages(
     shared_data: Path, index: int, edits: list[tuple[float, int]]

@@ -54,12 +54,16 @@ def test_every_message_converts_or_is_quarantined(shared_data: Path) -> None:
         ("ORM-O01-01.hl7", {"Patient", "Encounter", "ServiceRequest", "Observation"}),
         ("OML-O21-01.hl7", {"Patient", "Encounter", "ServiceRequest", "Observation"}),
         ("RDE-O11-01.hl7", {"Patient", "Encounter", "MedicationRequest", "Observation"}),
-        ("RDS-O13-01.hl7", {"Patient", "Encounter", "MedicationRequest", "MedicationDispense",
-                              "Observation"}),
+        (
+            "RDS-O13-01.hl7",
+            {"Patient", "Encounter", "MedicationRequest", "MedicationDispense", "Observation"},
+        ),
         ("VXU-V04-01.hl7", {"Patient", "Encounter", "Immunization", "Observation"}),
     ],
 )
-def test_message_types_map_to_their_resources(shared_data: Path, name: str, types: set[str]) -> None:
+def test_message_types_map_to_their_resources(
+    shared_data: Path, name: str, types: set[str]
+) -> None:
     path = shared_data / "hl7v2" / "ms-fhir-converter" / "samples" / name
     (out,) = Hl7v2Adapter("H1").convert(path.read_bytes(), source=name)
     assert isinstance(out, Converted)
@@ -71,11 +75,17 @@ def test_known_bad_messages_are_quarantined_precisely(shared_data: Path) -> None
     expect = {
         "python-hl7/oru_r01_glucose_v24.hl7": ("not a valid HL7 date/time", "PID-7"),
         "python-hl7/repetition_subcomponent_sample.hl7": (
-            "ORU message without an OBR segment", "OBR"),
+            "ORU message without an OBR segment",
+            "OBR",
+        ),
         "ms-fhir-converter/samples/SIU-S12-01.hl7": (
-            "message type SIU^S12 is not supported", "MSH-9"),
+            "message type SIU^S12 is not supported",
+            "MSH-9",
+        ),
         "ms-fhir-converter/samples/MDM-T02-01.hl7": (
-            "message type MDM^T02 is not supported", "MSH-9"),
+            "message type MDM^T02 is not supported",
+            "MSH-9",
+        ),
     }
     for rel, (reason, location) in expect.items():
         (out,) = Hl7v2Adapter("H1").convert((root / rel).read_bytes(), source=rel)

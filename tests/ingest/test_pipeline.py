@@ -53,7 +53,11 @@ def test_reingest_creates_no_duplicates(pipe: Pipeline, shared_data: Path) -> No
     counts = {t: pipe.store.count(t) for t in ("Patient", "Observation", "DiagnosticReport")}
     second = run(pipe, data)
     assert (second.unchanged, second.created, second.updated, second.resources_written) == (
-        2, 0, 0, 0)
+        2,
+        0,
+        0,
+        0,
+    )
     assert {t: pipe.store.count(t) for t in counts} == counts
 
 
@@ -79,15 +83,20 @@ def test_a03_finishes_the_encounter(pipe: Pipeline) -> None:
     assert isinstance(out, Converted)
     enc = pipe.store.read("Encounter", out.resources[1]["id"]).resource()
     assert enc["status"] == "finished"
-    assert enc["period"] == {"start": "2024-01-01T08:00:00+08:00",
-                             "end": "2024-01-05T10:00:00+08:00"}
+    assert enc["period"] == {
+        "start": "2024-01-01T08:00:00+08:00",
+        "end": "2024-01-05T10:00:00+08:00",
+    }
 
 
 def test_a40_merge_links_and_replaces(pipe: Pipeline) -> None:
     run(pipe, adt("A01", "OLD", "Wang^Fang"))
     run(pipe, adt("A01", "NEW", "Wang^Fang"))
-    merge = HEAD.format(ts="20240102", ev="A40", cid="3") + PID.format(
-        mrn="NEW", name="Wang^Fang") + "MRG|OLD^^^H1^MR\r"
+    merge = (
+        HEAD.format(ts="20240102", ev="A40", cid="3")
+        + PID.format(mrn="NEW", name="Wang^Fang")
+        + "MRG|OLD^^^H1^MR\r"
+    )
     s = run(pipe, merge.encode())
     assert s.converted == 1
     old = pipe.store.read("Patient", pid_of("OLD")).resource()
@@ -104,8 +113,11 @@ def test_a40_merge_links_and_replaces(pipe: Pipeline) -> None:
 
 
 def test_a40_to_unknown_prior_creates_an_inactive_stub(pipe: Pipeline) -> None:
-    merge = HEAD.format(ts="20240102", ev="A40", cid="3") + PID.format(
-        mrn="N2", name="Zhao^Lei") + "MRG|O2^^^H1^MR\r"
+    merge = (
+        HEAD.format(ts="20240102", ev="A40", cid="3")
+        + PID.format(mrn="N2", name="Zhao^Lei")
+        + "MRG|O2^^^H1^MR\r"
+    )
     run(pipe, merge.encode())
     prior = pipe.store.read("Patient", pid_of("O2")).resource()
     assert prior["active"] is False and prior["link"][0]["type"] == "replaced-by"
@@ -196,12 +208,23 @@ def test_workers_give_the_same_store_as_one_process(tmp_path: Path, shared_data:
         finally:
             parallel.CHUNK = old
         assert s.balanced() and s.received == 140 + 41
-        stores[workers] = (s.line(), pipe.quarantine.count(), {
-            (t, r.res_id, r.version): _strip(r.resource())
-            for t in ("Patient", "Encounter", "Observation", "DiagnosticReport",
-                      "ServiceRequest", "MedicationRequest", "Immunization")
-            for r in _all(pipe.store, t)
-        })
+        stores[workers] = (
+            s.line(),
+            pipe.quarantine.count(),
+            {
+                (t, r.res_id, r.version): _strip(r.resource())
+                for t in (
+                    "Patient",
+                    "Encounter",
+                    "Observation",
+                    "DiagnosticReport",
+                    "ServiceRequest",
+                    "MedicationRequest",
+                    "Immunization",
+                )
+                for r in _all(pipe.store, t)
+            },
+        )
     assert stores[1] == stores[2]
     assert stores[1][1] == 75  # 74 unmapped or broken samples and the refused record, once each
 
@@ -243,8 +266,11 @@ def test_pipeline_on_postgresql(pg_url: str, shared_data: Path) -> None:
     first = run(pipe, data)
     assert (first.created, first.quarantined) == (3, 0)
     assert run(pipe, data).unchanged == 3
-    merge = HEAD.format(ts="20240102", ev="A40", cid="3") + PID.format(
-        mrn="NEW", name="Li^Lei") + "MRG|OLD^^^H1^MR\r"
+    merge = (
+        HEAD.format(ts="20240102", ev="A40", cid="3")
+        + PID.format(mrn="NEW", name="Li^Lei")
+        + "MRG|OLD^^^H1^MR\r"
+    )
     run(pipe, merge.encode())
     assert pipe.store.read("Patient", pid_of("OLD")).resource()["active"] is False
     s = run(pipe, adt("A01", "X").replace(b"19700101", b"1970-01-01"))

@@ -31,7 +31,9 @@ def test_ingest_summary_and_quarantine_round_trip(tmp_path: Path) -> None:
     assert "received 2, converted 1 (created 0, updated 0, unchanged 1), quarantined 1" in again
 
     listing = invoke("quarantine", "list", "--db", db)
-    assert "[PID-7]  not a valid HL7 date/time" in listing and "1 open" in listing  # same bytes: one entry
+    assert (
+        "[PID-7]  not a valid HL7 date/time" in listing and "1 open" in listing
+    )  # same bytes: one entry
     entry_id = listing.split()[0]
     shown = invoke("quarantine", "show", entry_id, "--db", db)
     assert "location:    PID-7" in shown and "Li^Na" not in shown  # no patient data by default
@@ -45,12 +47,24 @@ def test_ingest_summary_and_quarantine_round_trip(tmp_path: Path) -> None:
 def test_unknown_format_and_missing_csv_mapping_fail_clearly(tmp_path: Path) -> None:
     f = tmp_path / "x.bin"
     f.write_bytes(b"??")
-    result = CliRunner().invoke(main, ["ingest", str(f), "--institution", "H1",
-                                       "--db", str(tmp_path / "n.sqlite")])
+    result = CliRunner().invoke(
+        main, ["ingest", str(f), "--institution", "H1", "--db", str(tmp_path / "n.sqlite")]
+    )
     assert result.exit_code != 0
     assert "cannot tell the format" in result.output
-    result = CliRunner().invoke(main, ["ingest", str(f), "--institution", "H1", "--format", "csv",
-                                       "--db", str(tmp_path / "n.sqlite")])
+    result = CliRunner().invoke(
+        main,
+        [
+            "ingest",
+            str(f),
+            "--institution",
+            "H1",
+            "--format",
+            "csv",
+            "--db",
+            str(tmp_path / "n.sqlite"),
+        ],
+    )
     assert result.exit_code != 0 and "needs --mapping" in result.output
 
 
@@ -60,8 +74,16 @@ def test_watch_once_moves_files(tmp_path: Path) -> None:
     (inbox / "good.hl7").write_bytes(GOOD)
     (inbox / "bad.hl7").write_bytes(BAD)
     (inbox / "junk.xyz").write_bytes(b"??")
-    out = invoke("ingest", "--watch", str(inbox), "--once", "--institution", "H1",
-                 "--db", str(tmp_path / "n.sqlite"))
+    out = invoke(
+        "ingest",
+        "--watch",
+        str(inbox),
+        "--once",
+        "--institution",
+        "H1",
+        "--db",
+        str(tmp_path / "n.sqlite"),
+    )
     assert "received 3, converted 1" in out and "quarantined 2" in out
     assert sorted(p.name for p in (inbox / "processed").iterdir()) == ["good.hl7"]
     assert sorted(p.name for p in (inbox / "quarantine").iterdir()) == ["bad.hl7", "junk.xyz"]

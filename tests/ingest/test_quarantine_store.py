@@ -26,7 +26,12 @@ def test_add_list_get_resolve(qstore: QuarantineStore) -> None:
     assert [e.id for e in qstore.list(institution="H2")] == [b]
     e = qstore.get(a)
     assert (e.source_bytes, e.reason, e.location, e.status, e.attempts) == (
-        b"MSH|1", "bad date", "PID-7", "open", 1)
+        b"MSH|1",
+        "bad date",
+        "PID-7",
+        "open",
+        1,
+    )
     qstore.failed_again(a, "still bad", "PID-8")
     assert (qstore.get(a).reason, qstore.get(a).attempts) == ("still bad", 2)
     qstore.resolve(a)

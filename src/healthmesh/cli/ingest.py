@@ -50,21 +50,48 @@ def _report(summary: Summary) -> None:
 @click.command()
 @click.argument("sources", nargs=-1, type=click.Path(exists=True, path_type=Path))
 @click.option("--institution", required=True, help="Institution id (scopes ids and quarantine).")
-@click.option("--format", "fmt", type=click.Choice(FORMATS), default=None,
-              help="Source format (default: from each file's suffix).")
-@click.option("--mapping", type=click.Path(exists=True, path_type=Path), default=None,
-              help="Mapping file for the csv format.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(FORMATS),
+    default=None,
+    help="Source format (default: from each file's suffix).",
+)
+@click.option(
+    "--mapping",
+    type=click.Path(exists=True, path_type=Path),
+    default=None,
+    help="Mapping file for the csv format.",
+)
 @click.option("--db", default=None, help="SQLite path or postgresql:// URL of the node store.")
-@click.option("--data-dir", type=click.Path(path_type=Path), default=None,
-              help="Node data directory (default store <data-dir>/node.sqlite).")
-@click.option("--watch", "watch_dir", type=click.Path(file_okay=False, path_type=Path),
-              default=None, help="Watch this inbox folder instead of reading SOURCES.")
+@click.option(
+    "--data-dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Node data directory (default store <data-dir>/node.sqlite).",
+)
+@click.option(
+    "--watch",
+    "watch_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Watch this inbox folder instead of reading SOURCES.",
+)
 @click.option("--once", is_flag=True, help="With --watch: process what is there, then exit.")
-@click.option("--mllp", "mllp_port", type=int, default=None,
-              help="Listen for HL7 v2 over MLLP on this port instead of reading SOURCES.")
+@click.option(
+    "--mllp",
+    "mllp_port",
+    type=int,
+    default=None,
+    help="Listen for HL7 v2 over MLLP on this port instead of reading SOURCES.",
+)
 @click.option("--host", default="127.0.0.1", show_default=True, help="MLLP listen address.")
-@click.option("--workers", type=int, default=None,
-              help="Processes converting HL7 v2 (default: 1 below 4 MB per file, else cores).")
+@click.option(
+    "--workers",
+    type=int,
+    default=None,
+    help="Processes converting HL7 v2 (default: 1 below 4 MB per file, else cores).",
+)
 def group(
     sources: tuple[Path, ...],
     institution: str,
@@ -117,8 +144,7 @@ def group(
         files = _files(sources)
         adapters = {f: pick(f) for f in files}
         total = Summary()
-        with click.progressbar(files, label="ingesting", file=sys.stderr,
-                               show_pos=True) as bar:
+        with click.progressbar(files, label="ingesting", file=sys.stderr, show_pos=True) as bar:
             for f in bar:
                 data = f.read_bytes()
                 n = workers if workers is not None else default_workers(len(data))

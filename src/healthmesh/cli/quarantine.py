@@ -84,8 +84,12 @@ def show(entry_id: int, db: str | None, data_dir: Path | None, show_bytes: bool)
 @db_opt
 @data_dir_opt
 @click.option("--institution", default=None, help="Retry all open entries of an institution.")
-@click.option("--mapping", type=click.Path(exists=True, path_type=Path), default=None,
-              help="Mapping file for csv entries.")
+@click.option(
+    "--mapping",
+    type=click.Path(exists=True, path_type=Path),
+    default=None,
+    help="Mapping file for csv entries.",
+)
 def retry(
     entry_ids: tuple[int, ...],
     db: str | None,

@@ -128,8 +128,12 @@ def _new_version(
 
 
 def _keyed(res: Any) -> bool:
-    return (isinstance(res, dict) and isinstance(res.get("resourceType"), str)
-            and isinstance(res.get("id"), str) and bool(res["id"]))
+    return (
+        isinstance(res, dict)
+        and isinstance(res.get("resourceType"), str)
+        and isinstance(res.get("id"), str)
+        and bool(res["id"])
+    )
 
 
 def write_chunk(
@@ -141,8 +145,12 @@ def write_chunk(
     validation (nothing of theirs written) — and the (index, error) of those refusals.
     """
     malformed = {i for i, c in enumerate(records) if not all(_keyed(r) for r in c.resources)}
-    keys = {(r["resourceType"], r["id"]) for i, c in enumerate(records) if i not in malformed
-            for r in c.resources}
+    keys = {
+        (r["resourceType"], r["id"])
+        for i, c in enumerate(records)
+        if i not in malformed
+        for r in c.resources
+    }
     now = time.time()
     results: list[tuple[str, int]] = []
     refused: list[tuple[int, HealthmeshError]] = []
@@ -166,8 +174,14 @@ def write_chunk(
         pending_keys: set[tuple[str, str]] = set()
         for index, record in enumerate(records):
             if index in malformed:
-                refused.append((index, InvalidResource(
-                    "adapter produced a resource without resourceType or id", location="id")))
+                refused.append(
+                    (
+                        index,
+                        InvalidResource(
+                            "adapter produced a resource without resourceType or id", location="id"
+                        ),
+                    )
+                )
                 results.append(("refused", 0))
                 continue
             plan: list[tuple[str, dict[str, Any]]] = []
@@ -186,9 +200,16 @@ def write_chunk(
                 news = [_new_version(store, f, now, prework) for a, f in plan if a == "created"]
                 for action, final in plan:
                     if action in ("updated", "revived"):
-                        store.validate({**final, "meta": {**(final.get("meta") or {}),
-                                                          "versionId": "2",
-                                                          "lastUpdated": instant(now)}})
+                        store.validate(
+                            {
+                                **final,
+                                "meta": {
+                                    **(final.get("meta") or {}),
+                                    "versionId": "2",
+                                    "lastUpdated": instant(now),
+                                },
+                            }
+                        )
             except HealthmeshError as exc:
                 pending_keys -= {(r["resourceType"], r["id"]) for r in record.resources}
                 refused.append((index, exc))
@@ -205,8 +226,13 @@ def write_chunk(
                     stored[key] = final
                     written += 1
             kinds = {a for a, _ in plan}
-            result = ("created" if kinds & {"created", "revived"}
-                      else "updated" if "updated" in kinds else "unchanged")
+            result = (
+                "created"
+                if kinds & {"created", "revived"}
+                else "updated"
+                if "updated" in kinds
+                else "unchanged"
+            )
             results.append((result, written))
         write_batch(store, tx, pending)
     return results, refused

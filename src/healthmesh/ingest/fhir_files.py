@@ -88,7 +88,9 @@ class FhirFileAdapter:
         if not resources:
             return Rejected(ref, raw, "Bundle has no entries", "Bundle.entry")
         _rewrite(resources, refs)
-        notes = [] if bundle.get("type") in ("transaction", "batch", "collection") else [
-            f"Bundle of type {bundle.get('type')} stored as its entries"
-        ]
+        notes = (
+            []
+            if bundle.get("type") in ("transaction", "batch", "collection")
+            else [f"Bundle of type {bundle.get('type')} stored as its entries"]
+        )
         return Converted(ref, resources, notes)

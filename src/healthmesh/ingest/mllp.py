@@ -50,8 +50,20 @@ def ack(message: bytes, code: str, text: str = "", location: str = "") -> bytes:
     parts = f[8].split(comp)
     trigger = parts[1] if len(parts) > 1 else ""
     msh = sep.join(
-        ["MSH", f[1], f[4], f[5], f[2], f[3], now, "", f"ACK{comp}{trigger}{comp}ACK",
-         f"ACK{control}"[:20], f[10] or "P", f[11] or "2.5"]
+        [
+            "MSH",
+            f[1],
+            f[4],
+            f[5],
+            f[2],
+            f[3],
+            now,
+            "",
+            f"ACK{comp}{trigger}{comp}ACK",
+            f"ACK{control}"[:20],
+            f[10] or "P",
+            f[11] or "2.5",
+        ]
     )
     segs = [msh, sep.join(["MSA", code, control] + ([_clean(text)] if text else []))]
     if code != "AA":
@@ -123,8 +135,9 @@ class MllpListener:
         self._writer.shutdown(wait=True)
 
 
-async def send(host: str, port: int, messages: Sequence[bytes],
-               on_ack: Callable[[bytes], None] | None = None) -> list[bytes]:
+async def send(
+    host: str, port: int, messages: Sequence[bytes], on_ack: Callable[[bytes], None] | None = None
+) -> list[bytes]:
     """Send messages over one MLLP connection, one at a time, and return the ACKs."""
     reader, writer = await asyncio.open_connection(host, port)
     acks = []

@@ -65,8 +65,11 @@ def chunks_in_workers(
         batch: list[tuple[int, bytes]] = []
 
         def submit() -> None:
-            pending.append(pool.submit(
-                prepare_chunk, adapter.institution, adapter.default_tz, source, batch, now))
+            pending.append(
+                pool.submit(
+                    prepare_chunk, adapter.institution, adapter.default_tz, source, batch, now
+                )
+            )
 
         for raw in split_messages(data):
             batch.append((raw.number, raw.data))

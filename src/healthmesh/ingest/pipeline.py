@@ -46,8 +46,16 @@ class Summary:
     reasons: Counter[str] = field(default_factory=Counter)
 
     def add(self, other: Summary) -> None:
-        for name in ("received", "converted", "created", "updated", "unchanged",
-                     "quarantined", "resources_written", "notes"):
+        for name in (
+            "received",
+            "converted",
+            "created",
+            "updated",
+            "unchanged",
+            "quarantined",
+            "resources_written",
+            "notes",
+        ):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.reasons.update(other.reasons)
 
@@ -186,7 +194,11 @@ class Pipeline:
             log.info("%s: %s", outcome.source_ref, note)
 
     def _refuse(
-        self, fmt: str, outcome: Converted, raw: bytes | None, exc: HealthmeshError,
+        self,
+        fmt: str,
+        outcome: Converted,
+        raw: bytes | None,
+        exc: HealthmeshError,
         summary: Summary,
     ) -> str:
         if raw is None:
@@ -249,14 +261,15 @@ class Pipeline:
 def _as_bundle(converted: Converted) -> bytes:
     """A refused record without source bytes, kept as a collection Bundle of its resources."""
     return orjson.dumps(
-        {"resourceType": "Bundle", "type": "collection",
-         "entry": [{"resource": r} for r in converted.resources]}
+        {
+            "resourceType": "Bundle",
+            "type": "collection",
+            "entry": [{"resource": r} for r in converted.resources],
+        }
     )
 
 
-def retry(
-    pipeline: Pipeline, entry_id: int, adapter: Adapter
-) -> tuple[bool, str]:
+def retry(pipeline: Pipeline, entry_id: int, adapter: Adapter) -> tuple[bool, str]:
     """Convert a quarantined record again (after a mapping or data fix) and write it.
 
     Returns (resolved, detail): the entry is resolved when every record its bytes hold

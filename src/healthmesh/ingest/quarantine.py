@@ -111,8 +111,12 @@ class QuarantineStore:
                 conn.execute(
                     update(entries)
                     .where(entries.c.id == found[0])
-                    .values(reason=rejected.reason, location=rejected.location,
-                            source_ref=rejected.source_ref, attempts=entries.c.attempts + 1)
+                    .values(
+                        reason=rejected.reason,
+                        location=rejected.location,
+                        source_ref=rejected.source_ref,
+                        attempts=entries.c.attempts + 1,
+                    )
                 )
                 return int(found[0])
             res = conn.execute(
@@ -166,8 +170,7 @@ class QuarantineStore:
             conn.execute(
                 update(entries)
                 .where(entries.c.id == entry_id)
-                .values(status="resolved", resolved_at=time.time(),
-                        attempts=entries.c.attempts + 1)
+                .values(status="resolved", resolved_at=time.time(), attempts=entries.c.attempts + 1)
             )
 
     def failed_again(self, entry_id: int, reason: str, location: str) -> None:

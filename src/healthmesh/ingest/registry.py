@@ -75,8 +75,9 @@ def adapter_for(fmt: str, *, institution: str, mapping: Path | None = None) -> A
     if fmt == "csv":
         if mapping is None:
             raise InvalidInput("the csv format needs --mapping FILE")
-        return _lazy("healthmesh.ingest.csv.adapter", "CsvAdapter", mapping,
-                     institution=institution)
+        return _lazy(
+            "healthmesh.ingest.csv.adapter", "CsvAdapter", mapping, institution=institution
+        )
     if fmt == "dicom":
         return _lazy("healthmesh.ingest.dicom.adapter", "DicomAdapter", institution=institution)
     raise InvalidInput(f"unknown format; expected one of {', '.join(FORMATS)}")

@@ -43,8 +43,14 @@ def _order_identifiers(orc: Segment | None, obr: Segment | None) -> list[dict[st
             if seg.v(field_no):
                 ident = {
                     "value": seg.v(field_no),
-                    "type": {"coding": [{
-                        "system": "http://terminology.hl7.org/CodeSystem/v2-0203", "code": code}]},
+                    "type": {
+                        "coding": [
+                            {
+                                "system": "http://terminology.hl7.org/CodeSystem/v2-0203",
+                                "code": code,
+                            }
+                        ]
+                    },
                 }
                 if seg.v(field_no, 2):
                     ident["system"] = f"urn:healthmesh:id:{seg.v(field_no, 2).replace(' ', '_')}"
@@ -74,8 +80,9 @@ def service_request(
     when = (orc.v(9) if orc is not None else "") or (obr.v(6) if obr is not None else "")
     if when:
         res["authoredOn"] = dtm(when, "ORC-9", ctx)
-    requester = reference_name((orc.rep(12) if orc is not None else None) or (
-        obr.rep(16) if obr is not None else None))
+    requester = reference_name(
+        (orc.rep(12) if orc is not None else None) or (obr.rep(16) if obr is not None else None)
+    )
     if requester:
         res["requester"] = requester
     if obr is not None and obr.v(5).upper() in ("S", "A"):
@@ -84,8 +91,13 @@ def service_request(
 
 
 def diagnostic_report(
-    orc: Segment | None, obr: Segment, ctx: Ctx, subject: str, encounter: str | None,
-    results: list[str], order_ref: str | None,
+    orc: Segment | None,
+    obr: Segment,
+    ctx: Ctx,
+    subject: str,
+    encounter: str | None,
+    results: list[str],
+    order_ref: str | None,
 ) -> dict[str, Any]:
     """OBR (+ORC) -> DiagnosticReport referencing its Observations."""
     kind, number = order_key(orc, obr, "OBR")
@@ -145,9 +157,7 @@ def observation(
     if flags:
         for f in flags:
             for c in f.get("coding", []):
-                c.setdefault(
-                    "system", "http://terminology.hl7.org/CodeSystem/v2-0078"
-                )
+                c.setdefault("system", "http://terminology.hl7.org/CodeSystem/v2-0078")
         res["interpretation"] = flags
     when = dtm(obx.v(14), f"OBX[{n}]-14", ctx)
     if when:
@@ -192,7 +202,11 @@ def _value(obx: Segment, res: dict[str, Any], n: int) -> None:
 
 
 def medication_request(
-    orc: Segment | None, rxe: Segment, ctx: Ctx, subject: str, encounter: str | None,
+    orc: Segment | None,
+    rxe: Segment,
+    ctx: Ctx,
+    subject: str,
+    encounter: str | None,
     code_field: int = 2,
 ) -> dict[str, Any]:
     """ORC + RXE (or RXO) -> MedicationRequest."""

@@ -30,8 +30,9 @@ from healthmesh.ingest.hl7v2.patient import map_encounter, map_merge, map_patien
 
 Resources = list[dict[str, Any]]
 
-ADT_EVENTS = frozenset({"A01", "A02", "A03", "A04", "A05", "A06", "A07", "A08", "A13", "A28",
-                        "A31"})
+ADT_EVENTS = frozenset(
+    {"A01", "A02", "A03", "A04", "A05", "A06", "A07", "A08", "A13", "A28", "A31"}
+)
 #: segments each handler reads; the rest of a message is reported in the notes
 _USED: dict[str, frozenset[str]] = {
     "adt": frozenset({"MSH", "EVN", "PID", "PV1", "PV2", "MRG"}),
@@ -127,9 +128,7 @@ def _orders(msg: V2Message, ctx: Ctx) -> Resources:
     if enc:
         out.append(enc)
     found = 0
-    groups: list[tuple[Segment | None, list[Segment]]] = list(
-        msg.groups("ORC", ("OBR", "RXO"))
-    )
+    groups: list[tuple[Segment | None, list[Segment]]] = list(msg.groups("ORC", ("OBR", "RXO")))
     if not groups:  # ORC is required, but OBR alone still names the order
         groups = [(None, [obr]) for obr in msg.all("OBR")]
         if groups:

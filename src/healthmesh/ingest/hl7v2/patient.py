@@ -72,8 +72,11 @@ def map_patient(pid: Segment, ctx: Ctx) -> dict[str, Any]:
         if rep.c(1):
             lic: dict[str, Any] = {
                 "value": rep.c(1),
-                "type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0203",
-                                     "code": "DL"}]},
+                "type": {
+                    "coding": [
+                        {"system": "http://terminology.hl7.org/CodeSystem/v2-0203", "code": "DL"}
+                    ]
+                },
             }
             if rep.c(3):
                 lic["period"] = {"end": dtm(rep.c(3), "PID-20.3", ctx, date_only=True)}
@@ -82,8 +85,11 @@ def map_patient(pid: Segment, ctx: Ctx) -> dict[str, Any]:
         idents.append(
             {
                 "value": pid.v(19),
-                "type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0203",
-                                     "code": "SS"}]},
+                "type": {
+                    "coding": [
+                        {"system": "http://terminology.hl7.org/CodeSystem/v2-0203", "code": "SS"}
+                    ]
+                },
             }
         )
     res["identifier"] = idents
@@ -190,8 +196,11 @@ def map_encounter(
     if visit is not None:
         ident = cx(visit, "PV1-19", ctx)
         if ident:
-            ident["type"] = {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0203",
-                                         "code": "VN"}]}
+            ident["type"] = {
+                "coding": [
+                    {"system": "http://terminology.hl7.org/CodeSystem/v2-0203", "code": "VN"}
+                ]
+            }
             res["identifier"] = [ident]
     start = dtm(pv1.v(44), "PV1-44", ctx)
     end = dtm(pv1.v(45), "PV1-45", ctx)
@@ -218,9 +227,16 @@ def map_encounter(
             if ref:
                 participants.append(
                     {
-                        "type": [{"coding": [{
-                            "system": "http://terminology.hl7.org/CodeSystem/v3-ParticipationType",
-                            "code": ptype}]}],
+                        "type": [
+                            {
+                                "coding": [
+                                    {
+                                        "system": "http://terminology.hl7.org/CodeSystem/v3-ParticipationType",
+                                        "code": ptype,
+                                    }
+                                ]
+                            }
+                        ],
                         "individual": ref,
                     }
                 )
