@@ -76,11 +76,17 @@ def region(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
+def _export(region: Path, clinic: str, stem: str) -> Path:
+    csv_path = region / clinic / f"{stem}.csv"
+    return csv_path if csv_path.exists() else csv_path.with_suffix(".xlsx")
+
+
 def _converted(region: Path, clinic: str) -> list[dict]:
     resources = []
-    for mapping, name in (("clinic_visits", "visits.csv"), ("clinic_prescriptions", "prescriptions.csv")):
+    for mapping, stem in (("clinic_visits", "visits"), ("clinic_prescriptions", "prescriptions")):
         adapter = CsvAdapter(mapping, institution=clinic)
-        for o in adapter.convert((region / clinic / name).read_bytes(), source=name):
+        path = _export(region, clinic, stem)
+        for o in adapter.convert(path.read_bytes(), source=path.name):
             assert isinstance(o, Converted)
             resources += o.resources
     unique = {(r["resourceType"], r["id"]): r for r in resources}  # one Patient per visit row
@@ -93,10 +99,10 @@ def test_region_defects_are_counted_exactly(region: Path) -> None:
     futures, negatives, found_futures, found_negatives = 0, 0, 0, 0
     for clinic in ("C01", "C02", "C03", "C04", "C05"):
         futures += sum(1 for t in truth if t["institution"] == clinic and "future_birth_date" in t["errors"])
-        enc = "gb18030" if clinic == "C04" else "utf-8-sig"
-        with (region / clinic / "visits.csv").open(encoding=enc) as fh:
-            for row in csv.DictReader(fh):
-                negatives += sum(1 for c in ("体温", "收缩压", "舒张压", "空腹血糖") if row[c].startswith("-"))
+        rows = CsvAdapter("clinic_visits").rows(_export(region, clinic, "visits").read_bytes())
+        columns = [rows[0].index(c) for c in ("体温", "收缩压", "舒张压", "空腹血糖")]
+        negatives += sum(1 for row in rows[1:] for i in columns
+                         if i < len(row) and row[i].startswith("-"))
         resources = _converted(region, clinic)
         patients = [r for r in resources if r["resourceType"] == "Patient"]
         others = [r for r in resources if r["resourceType"] != "Patient"]

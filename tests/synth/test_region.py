@@ -170,6 +170,9 @@ def test_chronic_patients_have_labs_and_drugs_that_fit() -> None:
             assert {p.drug[:3] for p in v.prescriptions} & {"C08", "C09", "C03"}
         if "E11.9" in v.diagnoses:
             assert "14771-0" in codes
+    smoking = [(v.person, r.value) for v in tl.visits for r in v.results if r.loinc == "72166-2"]
+    assert smoking and all((value == "SMOKER") == p.smoker for p, value in smoking)
+    assert any(p.smoker for p, _ in smoking)
     diabetic = [p for p in people if p.diabetes_onset is not None]
     healthy = [p for p in people if p.diabetes_onset is None]
     assert sum(p.bmi for p in diabetic) / len(diabetic) > sum(p.bmi for p in healthy) / len(healthy)

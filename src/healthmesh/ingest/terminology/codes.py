@@ -65,6 +65,7 @@ LAB_CODES: dict[str, LabCode] = {
             0,
             0,
         ),
+        LabCode("72166-2", "Tobacco smoking status", (), 0, 0),
         LabCode(
             "80383-3",
             "Influenza virus B Ag [Presence] in Upper respiratory specimen by Rapid immunoassay",

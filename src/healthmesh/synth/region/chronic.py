@@ -53,6 +53,7 @@ def _chronic_results(
         out.append(Result("14647-2", round(rng.gauss(5.2, 0.9), 2), "mmol/L"))
         out.append(Result("14682-9", round(rng.gauss(80, 15)), "umol/L"))
         out.append(Result("39156-5", p.bmi, "kg/m2"))
+        out.append(Result("72166-2", "SMOKER" if p.smoker else "NONSMOKER", ""))
     return out
 
 

@@ -29,6 +29,13 @@ _WARD = {
     "inpatient": "HXK^^^{h}^^^^^呼吸内科病房",
 }
 _SEX = {"1": "M", "2": "F"}
+#: coded results (SNOMED CT) of the rapid antigen test and smoking status
+_CODED = {
+    "POS": "260373001^Detected^SCT",
+    "NEG": "260415000^Not detected^SCT",
+    "SMOKER": "77176002^Smoker^SCT",
+    "NONSMOKER": "8392000^Non-smoker^SCT",
+}
 _FLAGS = {
     "8480-6": (90, 139),
     "8462-4": (60, 89),
@@ -188,8 +195,8 @@ class Hl7Writer:
     def _obx(self, n: int, loinc: str, value: float | str, unit: str, at: dt.datetime) -> str:
         code = self._code(loinc)
         if isinstance(value, str):
-            coded = "260373001^Detected^SCT" if value == "POS" else "260415000^Not detected^SCT"
-            flag = "A" if value == "POS" else "N"
+            coded = _CODED[value]
+            flag = "A" if value == "POS" else "N" if value == "NEG" else ""
             return f"OBX|{n}|CWE|{code}||{coded}||||{flag}|||F|||{ts(at)}"
         low, high = _FLAGS.get(loinc, (None, None))
         ref, flag = "", ""

@@ -56,9 +56,10 @@ def _column(n: int) -> str:
 
 def _sheet(rows: list[list[str]]) -> str:
     cols = [_column(i) for i in range(max((len(r) for r in rows), default=0))]
-    parts = [
+    extent = f"A1:{cols[-1]}{len(rows)}" if cols and rows else "A1"
+    parts = [  # the dimension lets readers pad rows whose last cells are empty
         f'{_XML}<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
-        "<sheetData>"
+        f'<dimension ref="{extent}"/><sheetData>'
     ]
     for i, row in enumerate(rows, start=1):
         cells = "".join(
