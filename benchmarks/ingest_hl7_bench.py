@@ -7,6 +7,7 @@
 
 Copies differ by sending facility (MSH-4), so every copy is new data with its own ids.
 Usage: .venv/bin/python benchmarks/ingest_hl7_bench.py [--messages 2000] [--repeat 5]
+       [--e2e-messages 1000] [--mllp-messages 1000] [--workers 2] [--parts parse,e2e,mllp]
 """
 
 from __future__ import annotations
@@ -238,26 +239,27 @@ def main() -> None:
     ap.add_argument("--mllp-messages", type=int, default=1000)
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--workers", type=int, default=2, help="processes for the parallel e2e run")
+    ap.add_argument("--parts", default="parse,e2e,mllp", help="comma list: parse,e2e,mllp")
     args = ap.parse_args()
     every = shared_messages(convertible_only=False)
     good = shared_messages(convertible_only=True)
     print(f"shared messages: {len(every)} ({len(good)} convertible)")
-    bench_parse_map(replicate(every, args.messages), args.repeat, "shared messages replicated")
-    bench_parse_map(compact(args.messages), args.repeat, "compact generated messages")
-    bench_end_to_end(
-        compact(args.e2e_messages), max(1, args.repeat // 2), "compact generated messages"
-    )
-    bench_end_to_end(
-        compact(args.e2e_messages),
-        max(1, args.repeat // 2),
-        "compact generated messages",
-        workers=args.workers,
-    )
-    e2e = replicate(good, args.e2e_messages)
-    bench_end_to_end(e2e, max(1, args.repeat // 2), "shared messages replicated")
-    bench_end_to_end(distinct(e2e), max(1, args.repeat // 2), "each message a new patient")
-    bench_mllp(replicate(good, args.mllp_messages), 1)
-    bench_mllp(replicate(good, args.mllp_messages), 4)
+    parts = set(args.parts.split(","))
+    if "parse" in parts:
+        bench_parse_map(replicate(every, args.messages), args.repeat, "shared messages replicated")
+        bench_parse_map(compact(args.messages), args.repeat, "compact generated messages")
+    if "e2e" in parts:
+        rep = max(1, args.repeat // 2)
+        bench_end_to_end(compact(args.e2e_messages), rep, "compact generated messages")
+        bench_end_to_end(
+            compact(args.e2e_messages), rep, "compact generated messages", workers=args.workers
+        )
+        e2e = replicate(good, args.e2e_messages)
+        bench_end_to_end(e2e, rep, "shared messages replicated")
+        bench_end_to_end(distinct(e2e), rep, "each message a new patient")
+    if "mllp" in parts:
+        bench_mllp(replicate(good, args.mllp_messages), 1)
+        bench_mllp(replicate(good, args.mllp_messages), 4)
 
 
 if __name__ == "__main__":
