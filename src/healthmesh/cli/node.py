@@ -116,3 +116,81 @@ def reindex(data_dir: Path | None, db: str | None) -> None:
 
 
 _mount_clients()
+
+
+@group.command()
+@click.option("--since", required=True, help="First day (YYYY-MM-DD).")
+@click.option("--until", required=True, help="Day after the last (YYYY-MM-DD).")
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="CSV to write.")
+@click.option(
+    "--protect",
+    "method",
+    type=click.Choice(["suppress", "noise", "none"]),
+    default="suppress",
+    show_default=True,
+    help="Small-count protection.",
+)
+@click.option(
+    "--threshold",
+    type=int,
+    default=5,
+    show_default=True,
+    help="Cells below this are suppressed (suppress).",
+)
+@click.option(
+    "--epsilon",
+    type=float,
+    default=1.0,
+    show_default=True,
+    help="Privacy parameter of the noise (noise).",
+)
+@data_dir_opt
+@db_opt
+@click.option(
+    "--institution", default=None, help="Institution id (env HEALTHMESH_NODE_INSTITUTION)."
+)
+def counts(
+    since: str,
+    until: str,
+    out: Path,
+    method: str,
+    threshold: int,
+    epsilon: float,
+    data_dir: Path | None,
+    db: str | None,
+    institution: str | None,
+) -> None:
+    """Write protected syndromic and pharmacy daily counts (the only data that leaves)."""
+    import csv
+    import datetime as dt
+
+    from healthmesh.fhir.store import FhirStore
+    from healthmesh.node.signals import node_counts
+    from healthmesh.surveillance.signals.protection import Protection
+
+    settings = _settings(data_dir, db, institution=institution)
+    store = FhirStore(settings.database())
+    try:
+        rows = node_counts(
+            store,
+            settings.institution,
+            dt.date.fromisoformat(since),
+            dt.date.fromisoformat(until),
+            Protection(method, threshold=threshold, epsilon=epsilon),  # type: ignore[arg-type]
+        )
+    finally:
+        store.close()
+    with out.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["institution", "date", "district", "signal", "count"])
+        for r in rows:
+            writer.writerow(
+                [
+                    r.institution,
+                    r.date.isoformat(),
+                    r.district,
+                    r.signal,
+                    "" if r.count is None else r.count,
+                ]
+            )
+    click.echo(f"wrote {len(rows)} cells to {out}")
