@@ -100,6 +100,12 @@ def test_bad_rows_are_rejected_with_row_column_and_a_reason_without_the_value() 
     for o in out[1:]:
         assert isinstance(o, Rejected) and o.source_bytes and o.source_ref.startswith("v.csv:")
         assert "1980" not in o.reason and "abc" not in o.reason
+    retried = list(adapter.convert(out[3].source_bytes, source="retry"))  # quarantine retry
+    assert len(retried) == 1 and isinstance(retried[0], Rejected)
+    assert retried[0].location == "row 2, column 性别"
+    fixed = out[3].source_bytes.decode("utf-8").replace(",X,", ",女,").encode("utf-8")
+    again = list(adapter.convert(fixed, source="retry"))
+    assert isinstance(again[0], Converted) and again[0].resources[0]["gender"] == "female"
     types = Counter(r["resourceType"] for r in out[0].resources)
     assert types == {"Patient": 1, "Encounter": 1, "Condition": 1, "Observation": 1}
     patient = out[0].resources[0]

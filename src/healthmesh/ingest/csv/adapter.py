@@ -4,7 +4,8 @@ Rows are decoded as UTF-8 (with or without BOM) or GB18030, or read from the fir
 an ``.xlsx`` workbook (openpyxl). Each row becomes the mapping's resource blocks with
 deterministic ids from (institution, block, business key), so re-ingesting a file updates.
 A row is rejected as a whole, with its row number, column and reason, when a required cell is
-empty or a cell cannot be parsed; unknown local codes are kept and flagged in the notes.
+empty or a cell cannot be parsed; its source bytes are the header plus the row (UTF-8 CSV), so a
+quarantine retry re-converts them. Unknown local codes are kept and flagged in the notes.
 """
 
 from __future__ import annotations
@@ -126,9 +127,11 @@ class CsvAdapter:
         for n, row in enumerate(rows[1:], start=2):
             if not any(cell.strip() for cell in row):
                 continue
-            yield self._row(row, index, n, source)
+            yield self._row(row, index, n, source, rows[0])
 
-    def _row(self, row: list[str], index: dict[str, int], n: int, source: str) -> Outcome:
+    def _row(
+        self, row: list[str], index: dict[str, int], n: int, source: str, header: list[str]
+    ) -> Outcome:
         ref = f"{source}:{n}"
         cells = {c: (row[i].strip() if i < len(row) else "") for c, i in index.items()}
         notes: list[str] = []
@@ -137,7 +140,12 @@ class CsvAdapter:
             for block in self.mapping.blocks:
                 built[block.name] = self._block(block, cells, built, notes)
         except _RowError as err:
-            raw = ",".join(row).encode("utf-8")
+            # the header and the row as a CSV file of their own, so a retry can re-convert it
+            text = io.StringIO()
+            csv.writer(text, lineterminator="\r\n", delimiter=self.mapping.delimiter).writerows(
+                [header, row]
+            )
+            raw = text.getvalue().encode("utf-8")
             return Rejected(ref, raw, err.reason, f"row {n}, column {err.column}")
         resources = [r for rs in built.values() for r in rs]
         return Converted(ref, resources, sorted(set(notes)))
