@@ -21,6 +21,7 @@ from healthmesh.identity.pprl.encode import encode_table, identity_token
 from healthmesh.identity.pprl.linker import link_encoded
 from healthmesh.identity.pprl.presets import CHINESE_BLOCKING, chinese_schema, febrl_schema
 from healthmesh.identity.pprl.similarity import as_words, dice_all_pairs, dice_pairs
+from healthmesh.identity.pprl.threshold import estimate_threshold
 from healthmesh.identity.standardise import standardise_record
 
 from .cn_synth import hospital_and_clinic
@@ -131,3 +132,19 @@ def test_streamed_rule_pairs_equal_the_whole() -> None:
     assert streamed == set(zip(whole[0].tolist(), whole[1].tolist(), strict=True))
     brute = int(sum(((ta[:, None] == tb[None, :]) & (ta[:, None] != 0)).sum(axis=1)))
     assert len(streamed) == brute
+
+
+def test_threshold_estimate_recovers_share_without_partner() -> None:
+    rng = np.random.default_rng(9)
+    n, k = 4000, 6
+    has_partner = rng.random(n) < 0.5
+    left = np.repeat(np.arange(n), k)
+    score = rng.normal(0.7, 0.05, n * k)  # non-match candidates
+    score[::k] = np.where(has_partner, rng.normal(0.93, 0.03, n), score[::k])
+    est = estimate_threshold(left, score.astype(np.float32), n)
+    assert est.pi0 == pytest.approx(0.5, abs=0.05)
+    best = score.reshape(n, k).max(axis=1)
+    linked = best >= est.threshold
+    tp = int((linked & has_partner).sum())
+    precision, recall = tp / linked.sum(), tp / has_partner.sum()
+    assert 2 * precision * recall / (precision + recall) >= 0.98

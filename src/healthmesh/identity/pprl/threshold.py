@@ -55,10 +55,28 @@ def estimate_threshold(
         True
     """
     best, runner = best_two(left, score, n_left)
-    null = np.sort(runner[~np.isnan(runner)])
     found = best[~np.isnan(best)]
-    if null.size < 10 or found.size == 0:
+    has_runner = ~np.isnan(runner)
+    if int(has_runner.sum()) < 10 or found.size == 0:
         return ThresholdEstimate(0.8, float("nan"), float("nan"), float("nan"))
+    # The runner-up of a record whose best is its true partner is a "best non-match" sample;
+    # the runner-up of a record without a partner is only a second-best one and would bias
+    # the null low. So the null is re-drawn from records above the current threshold.
+    estimate = _choose(np.sort(runner[has_runner]), found, n_left, step)
+    for _ in range(8):
+        selected = has_runner & (np.nan_to_num(best, nan=-1.0) >= estimate.threshold)
+        if int(selected.sum()) < 10:
+            break
+        again = _choose(np.sort(runner[selected]), found, n_left, step)
+        if again.threshold == estimate.threshold:
+            break
+        estimate = again
+    return estimate
+
+
+def _choose(
+    null: NDArray[np.float64], found: NDArray[np.float64], n_left: int, step: float
+) -> ThresholdEstimate:
     median = float(np.median(null))
     low_share = float(np.mean(found < median))
     pi0 = min(1.0, low_share / 0.5 * found.size / n_left + (n_left - found.size) / n_left)
