@@ -2,8 +2,9 @@
 
 pydicom reads the header (``stop_before_pixels``) and decodes person names under the file's
 Specific Character Set (ISO 2022 escapes, UTF-8, GB18030). Files without the File Meta header
-are read again with ``force=True`` and converted when they still name a study; anything else
-that pydicom cannot parse, or that has no Study Instance UID, is rejected with a reason.
+are read again with ``force=True`` (and, if no study is found, from one to three bytes later, for
+files with stray leading bytes, noted) and converted when they name a study; anything else that
+pydicom cannot parse, or that has no Study Instance UID, is rejected with a reason.
 Study Instance UIDs are global, so the ImagingStudy id is derived from the UID alone.
 """
 
@@ -99,14 +100,31 @@ class DicomAdapter:
         notes: list[str] = []
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
+            ds: Dataset
             try:
                 ds = dcmread(io.BytesIO(data), stop_before_pixels=True)
             except InvalidDicomError:
                 ds = dcmread(io.BytesIO(data), stop_before_pixels=True, force=True)
                 notes.append("no DICOM File Meta header; read without it")
+                if "StudyInstanceUID" not in ds:
+                    ds = self._resync(data, ds, notes)
             ds.decode()
         notes += sorted({f"reader warning: {type(w.message).__name__}" for w in caught})
         return ds, notes
+
+    @staticmethod
+    def _resync(data: bytes, ds: Dataset, notes: list[str]) -> Dataset:
+        """A headerless file whose dataset starts a few bytes late (stray leading bytes):
+        accept the first offset at which the header parses and names a study, noted."""
+        for skip in range(1, 4):
+            try:
+                again = dcmread(io.BytesIO(data[skip:]), stop_before_pixels=True, force=True)
+            except Exception:  # noqa: S112 - pydicom raises many types on misaligned bytes
+                continue
+            if "StudyInstanceUID" in again:
+                notes.append(f"skipped {skip} stray leading byte(s) before the dataset")
+                return again
+        return ds
 
     def convert(self, data: bytes, *, source: str) -> Iterator[Outcome]:
         """Yield the conversion of one DICOM file."""
