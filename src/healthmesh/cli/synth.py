@@ -8,8 +8,6 @@ from pathlib import Path
 
 import click
 
-from healthmesh.synth.region import RegionConfig, generate_region
-
 
 @click.group()
 def group() -> None:
@@ -40,6 +38,8 @@ def region(
     outbreaks: int,
 ) -> None:
     """Generate a region whose institutions export HL7 v2, CSV and DICOM, with truth files."""
+    from healthmesh.synth.region import RegionConfig, generate_region  # pydicom: only when used
+
     config = RegionConfig(
         seed=seed,
         people=people,
