@@ -60,3 +60,5 @@ def test_region_ingests_into_nodes_with_balanced_books(tmp_path: Path) -> None:
         if consents.exists() and consents.read_text("utf-8").strip():
             assert store.count("Consent") == len(consents.read_text("utf-8").splitlines())
         store.close()
+        again = ingest_institution(region, inst, tmp_path / f"{inst}.sqlite")  # idempotent
+        assert again.received == load.received and again.unchanged == again.received, inst

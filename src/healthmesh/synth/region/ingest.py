@@ -31,6 +31,9 @@ class NodeLoad:
     received: int = 0
     converted: int = 0
     quarantined: int = 0
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
     resources: int = 0
     seconds: float = 0.0
     by_format: dict[str, int] = field(default_factory=dict)
@@ -97,6 +100,9 @@ def ingest_institution(
             load.received += summary.received
             load.converted += summary.converted
             load.quarantined += summary.quarantined
+            load.created += summary.created
+            load.updated += summary.updated
+            load.unchanged += summary.unchanged
             load.resources += summary.resources_written
             fmt = adapter.format
             load.by_format[fmt] = load.by_format.get(fmt, 0) + summary.received
