@@ -24,7 +24,9 @@ def test_ingest_summary_and_quarantine_round_trip(tmp_path: Path) -> None:
     src = tmp_path / "in"
     src.mkdir()
     (src / "a.hl7").write_bytes(GOOD + b"\n" + BAD)
+    (src / "README.md").write_text("not data")
     out = invoke("ingest", str(src), "--institution", "H1", "--db", db)
+    assert "skipped 1 file(s) of unknown format" in out
     assert "received 2, converted 1 (created 1, updated 0, unchanged 0), quarantined 1" in out
     assert "not a valid HL7 date/time" in out
     again = invoke("ingest", str(src / "a.hl7"), "--institution", "H1", "--db", db)

@@ -4,6 +4,7 @@ for HL7 v2 over MLLP. Only parses arguments and calls ``healthmesh.ingest``."""
 from __future__ import annotations
 
 import asyncio
+import re
 import sys
 import threading
 from pathlib import Path
@@ -14,19 +15,22 @@ import click
 from healthmesh.errors import HealthmeshError
 from healthmesh.ingest.registry import FORMATS
 
+_MSH = re.compile(rb"(?:^|[\r\n])(?:\xef\xbb\xbf)?MSH")
+
 if TYPE_CHECKING:
     from healthmesh.ingest.adapter import Adapter
     from healthmesh.ingest.pipeline import Pipeline, Summary
 
 
-def _files(sources: tuple[Path, ...]) -> list[Path]:
-    out: list[Path] = []
+def _files(sources: tuple[Path, ...]) -> list[tuple[Path, bool]]:
+    """(file, named explicitly) for every file given or found under a given folder."""
+    out: list[tuple[Path, bool]] = []
     for src in sources:
         if src.is_dir():
             found = sorted(src.rglob("*"))
-            out.extend(p for p in found if p.is_file() and not p.name.startswith("."))
+            out.extend((p, False) for p in found if p.is_file() and not p.name.startswith("."))
         else:
-            out.append(src)
+            out.append((src, True))
     return out
 
 
@@ -39,6 +43,18 @@ def _database(db: str | None, data_dir: Path | None) -> str:
     if data_dir:
         values["data_dir"] = data_dir
     return NodeSettings(**values).database()  # type: ignore[arg-type]
+
+
+def _estimate(path: Path, fmt: str) -> int:
+    """Records expected in a file, for the progress bar: MSH segments of HL7 v2, lines of
+    CSV/NDJSON, else one."""
+    if fmt == "hl7v2":
+        data = path.read_bytes()
+        return max(1, len(_MSH.findall(data)))
+    if fmt in ("csv", "ndjson") and path.suffix.lower() in (".csv", ".ndjson", ".jsonl"):
+        with path.open("rb") as fh:
+            return max(1, sum(1 for _ in fh) - (fmt == "csv"))
+    return 1
 
 
 def _report(summary: Summary) -> None:
@@ -141,14 +157,31 @@ def group(
             except KeyboardInterrupt:
                 stop.set()
             return
-        files = _files(sources)
-        adapters = {f: pick(f) for f in files}
+        adapters: dict[Path, Adapter] = {}
+        skipped = 0
+        for f, explicit in _files(sources):
+            if fmt is None and not explicit:
+                try:
+                    guess_format(f)
+                except HealthmeshError:
+                    skipped += 1  # a README or other stray file in a folder
+                    continue
+            adapters[f] = pick(f)
+        if skipped:
+            click.echo(f"skipped {skipped} file(s) of unknown format in the folders given")
+        files = list(adapters)
         total = Summary()
-        with click.progressbar(files, label="ingesting", file=sys.stderr, show_pos=True) as bar:
-            for f in bar:
+        expected = sum(_estimate(f, adapters[f].format) for f in files)
+        with click.progressbar(
+            length=expected, label="ingesting", file=sys.stderr, show_pos=True
+        ) as bar:
+            for f in files:
                 data = f.read_bytes()
                 n = workers if workers is not None else default_workers(len(data))
-                total.add(pipeline.ingest(adapters[f], data, f.name, workers=n))
+                s = pipeline.ingest(
+                    adapters[f], data, f.name, workers=n, on_record=lambda *_: bar.update(1)
+                )
+                total.add(s)
         _report(total)
     except HealthmeshError as exc:
         raise click.ClickException(exc.message) from None
