@@ -26,6 +26,11 @@ def test_cli_generates_a_region_and_prints_a_summary(tmp_path: Path) -> None:
     manifest = json.loads((out / "manifest.json").read_text("utf-8"))
     assert set(manifest["institutions"]) == {"H01", "H02", "C01", "C02", "P01"}
     assert all((out / f).is_file() for f in manifest["files"])
+    loaded = CliRunner().invoke(main, ["synth", "load", str(out), "--nodes", str(tmp_path / "n"),
+                                       "--institution", "C01", "--institution", "P01"])
+    assert loaded.exit_code == 0, loaded.output
+    assert "C01" in loaded.output and "P01" in loaded.output and "H01" not in loaded.output
+    assert (tmp_path / "n/C01.sqlite").is_file()
     bad = CliRunner().invoke(main, ["synth", "region", "--out", str(tmp_path / "x"),
                                     "--people", "0"])
     assert bad.exit_code != 0

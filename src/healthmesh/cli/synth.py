@@ -91,3 +91,40 @@ def mllp(region_dir: Path, hospital: str, host: str, port: int, limit: int | Non
         f"sent {total} messages in {elapsed:.1f} s: "
         + ", ".join(f"{code} {n}" for code, n in sorted(codes.items()))
     )
+
+
+@group.command("load")
+@click.argument("region_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option(
+    "--nodes",
+    "nodes",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Folder for one SQLite node per institution (<id>.sqlite).",
+)
+@click.option("--institution", "only", multiple=True, help="Only these institutions.")
+def load(region_dir: Path, nodes: Path, only: tuple[str, ...]) -> None:
+    """Ingest a generated region into one node per institution and reconcile the counts."""
+    from healthmesh.synth.region.ingest import ingest_institution, region_institutions
+
+    nodes.mkdir(parents=True, exist_ok=True)
+    click.echo(
+        f"{'institution':<12}{'received':>9}{'converted':>10}{'quarantined':>12}"
+        f"{'unchanged':>10}{'balanced':>9}{'seconds':>8}"
+    )
+    unbalanced = []
+    for inst in region_institutions(region_dir):
+        if only and inst not in only:
+            continue
+        result = ingest_institution(region_dir, inst, nodes / f"{inst}.sqlite")
+        click.echo(
+            f"{inst:<12}{result.received:>9}{result.converted:>10}"
+            f"{result.quarantined:>12}{result.unchanged:>10}{result.balanced!s:>9}"
+            f"{result.seconds:>8.1f}"
+        )
+        if not result.balanced:
+            unbalanced.append(inst)
+    if unbalanced:
+        raise click.ClickException(
+            "received != converted + quarantined for " + ", ".join(unbalanced)
+        )
