@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import jsonpatch
 import orjson
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, select, update
 
 from healthmesh.errors import (
     InvalidInput,
@@ -33,6 +33,17 @@ if TYPE_CHECKING:
     from healthmesh.fhir.store.store import FhirStore
 
 R = schema.resource
+_UPDATE_CURRENT = (
+    update(R)
+    .where(R.c.lid == bindparam("b_lid"))
+    .values(
+        version=bindparam("b_version"),
+        last_updated=bindparam("b_ts"),
+        deleted=bindparam("b_deleted"),
+        method=bindparam("b_method"),
+        content=bindparam("b_content"),
+    )
+)
 
 
 class PatchFailed(InvalidInput):
@@ -55,9 +66,26 @@ class WriteTx:
         self._lids: list[int] = []
         self._pending_res: list[tuple[Any, ...]] = []
         self._pending_idx = empty_rows()
+        self._pending_history: list[tuple[Any, ...]] = []
+        self._pending_updates: list[dict[str, Any]] = []
+        self._pending_unindex: list[int] = []
 
     def flush(self) -> None:
-        """Send buffered inserts to the database (before any read, and before commit)."""
+        """Send buffered writes to the database (before any read, and before commit): old
+        versions to history, current rows updated, stale index rows removed, then inserts."""
+        if self._pending_history:
+            fast_insert(self.conn, schema.history, self._pending_history)
+            self._pending_history = []
+        if self._pending_updates:
+            self.conn.execute(_UPDATE_CURRENT, self._pending_updates)
+            self._pending_updates = []
+        if self._pending_unindex:
+            lids = self._pending_unindex
+            self._pending_unindex = []
+            for i in range(0, len(lids), 500):
+                chunk = lids[i : i + 500]
+                for table in schema.INDEX_TABLES.values():
+                    self.conn.execute(delete(table).where(table.c.lid.in_(chunk)))
         if self._pending_res:
             fast_insert(self.conn, R, self._pending_res)
             self._pending_res = []
@@ -111,20 +139,31 @@ class WriteTx:
         )
 
     def _unindex(self, lid: int) -> None:
-        for table in schema.INDEX_TABLES.values():
-            self.conn.execute(delete(table).where(table.c.lid == lid))
+        self._pending_unindex.append(lid)
+
+    def _set_current(self, stored: Stored) -> None:
+        self._pending_updates.append(
+            {
+                "b_lid": stored.lid,
+                "b_version": stored.version,
+                "b_ts": stored.last_updated,
+                "b_deleted": stored.deleted,
+                "b_method": stored.method,
+                "b_content": stored.content,
+            }
+        )
 
     def _to_history(self, cur: Stored) -> None:
-        self.conn.execute(
-            insert(schema.history).values(
-                lid=cur.lid,
-                version=cur.version,
-                res_type=cur.res_type,
-                res_id=cur.res_id,
-                last_updated=cur.last_updated,
-                deleted=cur.deleted,
-                method=cur.method,
-                content=cur.content,
+        self._pending_history.append(
+            (
+                cur.lid,
+                cur.version,
+                cur.res_type,
+                cur.res_id,
+                cur.last_updated,
+                cur.deleted,
+                cur.method,
+                cur.content,
             )
         )
 
@@ -219,14 +258,10 @@ class WriteTx:
         version = cur.version + 1
         content = self._prepare(cur.res_type, resource, cur.res_id, version, ts)
         self._to_history(cur)
-        self.conn.execute(
-            update(R)
-            .where(R.c.lid == cur.lid)
-            .values(version=version, last_updated=ts, deleted=False, method=method, content=content)
-        )
+        stored = Stored(cur.lid, cur.res_type, cur.res_id, version, ts, False, method, content)
+        self._set_current(stored)
         self._unindex(cur.lid)
         self._index(cur.lid, cur.res_type, resource)
-        stored = Stored(cur.lid, cur.res_type, cur.res_id, version, ts, False, method, content)
         return self._done(stored, created=cur.deleted)
 
     def conditional_update(self, res_type: str, query: str, resource: Any) -> WriteResult:
@@ -271,19 +306,9 @@ class WriteTx:
             return None
         ts = self._now()
         self._to_history(cur)
-        self.conn.execute(
-            update(R)
-            .where(R.c.lid == cur.lid)
-            .values(
-                version=cur.version + 1,
-                last_updated=ts,
-                deleted=True,
-                method="DELETE",
-                content=None,
-            )
-        )
-        self._unindex(cur.lid)
         stored = Stored(cur.lid, res_type, res_id, cur.version + 1, ts, True, "DELETE", None)
+        self._set_current(stored)
+        self._unindex(cur.lid)
         return self._done(stored)
 
     def conditional_delete(self, res_type: str, query: str) -> int:
