@@ -177,3 +177,30 @@ def test_chronic_patients_have_labs_and_drugs_that_fit() -> None:
     healthy = [p for p in people if p.diabetes_onset is None]
     assert sum(p.bmi for p in diabetic) / len(diabetic) > sum(p.bmi for p in healthy) / len(healthy)
     assert tl.defects.get("negative_value", 0) + tl.defects.get("unit_mismatch", 0) > 0
+
+
+def test_moves_reach_hospitals_as_adt_a08_that_the_hl7_adapter_converts(small_region) -> None:
+    from healthmesh.ingest.adapter import Converted
+    from healthmesh.ingest.hl7v2 import Hl7v2Adapter
+
+    out, summary = small_region
+    assert sum(i["counts"].get("address_updates", 0) for i in summary.institutions.values()) > 0
+    persons = {p["person_id"]: p for p in _rows(out / "truth/persons.csv", "utf-8")}
+    records = {(r["institution"], r["local_id"]): r for r in _rows(out / "truth/records.csv", "utf-8")}
+    a08 = []
+    for path in sorted(out.glob("H0[13]/hl7/adt_*.hl7")):
+        for message in path.read_bytes().decode("utf-8").split("MSH|")[1:]:
+            if "|ADT^A08^" in message:
+                a08.append((path.parent.parent.name, "MSH|" + message))
+    assert a08
+    for hospital, message in a08:
+        pid = next(s for s in message.split("\r") if s.startswith("PID|")).split("|")
+        mrn = pid[3].split("^")[0]
+        truth = records[(hospital, mrn)]
+        assert "address_updated_at_later_visit" in truth["errors"]
+        person = persons[truth["person_id"]]
+        assert pid[11].split("^")[8] == person["new_district"]  # the address after the move
+        assert pid[11].split("^")[0] != person["address"]
+        outcome = next(iter(Hl7v2Adapter(hospital).convert(message.encode(), source="a08")))
+        assert isinstance(outcome, Converted)
+        assert any(r["resourceType"] == "Patient" for r in outcome.resources)

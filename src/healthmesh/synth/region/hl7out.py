@@ -1,5 +1,5 @@
-"""Hospital exports: HL7 v2.5 ADT^A01/A03/A04, ORU^R01 and RDE^O11 message files (drugs in ATC,
-HL7 table 0396 code ``WC``).
+"""Hospital exports: HL7 v2.5 ADT^A01/A03/A04/A08, ORU^R01 and RDE^O11 message files (drugs in
+ATC, HL7 table 0396 code ``WC``; A08 when a moved patient's address is updated).
 
 One file per message type and month, segments ended by CR, messages concatenated (no batch
 envelope), in the hospital's encoding (UTF-8, or GB18030 with MSH-18 ``GB 18030-2000``).
@@ -112,6 +112,11 @@ class Hl7Writer:
     def _add(self, kind: str, at: dt.datetime, message: list[str]) -> None:
         key = (kind, at.strftime("%Y-%m"))
         self.files.setdefault(key, []).append("\r".join(message) + "\r")
+
+    def update(self, rec: LocalRecord, at: dt.datetime) -> None:
+        """ADT^A08: the patient's registration changed (a new address after a move)."""
+        self._add("adt", at, [self._msh(at, "ADT^A08", "ADT_A01"), f"EVN|A08|{ts(at)}",
+                              self._pid(rec), "PV1|1|N"])
 
     def visit(self, v: Visit, rec: LocalRecord, visit_no: str) -> None:
         """Write the messages of one visit: ADT (A04, or A01+A03), ORU, RDE."""

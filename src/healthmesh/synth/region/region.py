@@ -13,6 +13,7 @@ Layout of ``out``::
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -90,6 +91,10 @@ def generate_region(config: RegionConfig, out: Path) -> RegionSummary:
 
     for v in tl.visits:
         rec = registries[v.institution].record(v.person, v.start.date())
+        if registries[v.institution].update_address(rec, v.start.date()):
+            bump(v.institution, "address_updates")
+            if v.institution in hl7:  # the desk updates the address: ADT^A08 before the visit
+                hl7[v.institution].update(rec, v.start - dt.timedelta(minutes=1))
         n = bump(v.institution, "visits")
         visit_no = f"{v.institution}-V{n:08d}"
         if v.institution in hl7:

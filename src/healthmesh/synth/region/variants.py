@@ -92,6 +92,18 @@ class Registry:
         self.records[person.pid] = rec
         return rec
 
+    def update_address(self, rec: LocalRecord, day: dt.date) -> bool:
+        """At a visit after a move, the desk records the new address; True if it changed."""
+        person = rec.person
+        if person.moved_on is None or day < person.moved_on:
+            return False
+        if rec.address == person.address_on(day):
+            return False
+        rec.address, rec.district = person.address_on(day), person.district_on(day)
+        rec.errors = tuple(e for e in rec.errors if e != "address_outdated_after_move")
+        rec.errors += ("address_updated_at_later_visit",)
+        return True
+
     def _register(self, person: Person, day: dt.date) -> LocalRecord:
         rng, (miss_id, swap, typo, nick, _, dm_swap, miss_phone, future) = self.rng, self.rates
         errors: list[str] = []
