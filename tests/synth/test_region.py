@@ -204,3 +204,31 @@ def test_moves_reach_hospitals_as_adt_a08_that_the_hl7_adapter_converts(small_re
         outcome = next(iter(Hl7v2Adapter(hospital).convert(message.encode(), source="a08")))
         assert isinstance(outcome, Converted)
         assert any(r["resourceType"] == "Patient" for r in outcome.resources)
+
+
+def test_duplicate_numbers_are_merged_with_adt_a40(tmp_path: Path) -> None:
+    from healthmesh.ingest.adapter import Converted
+    from healthmesh.ingest.hl7v2 import Hl7v2Adapter
+
+    summary = generate_region(RegionConfig(seed=12, people=3000, days=365), tmp_path)
+    merges = sum(i["counts"].get("merges", 0) for i in summary.institutions.values())
+    assert merges > 0
+    records = {(r["institution"], r["local_id"]): r for r in _rows(tmp_path / "truth/records.csv", "utf-8")}
+    merged = [r for r in records.values() if "duplicate_merged" in r["errors"]]
+    assert len(merged) == merges
+    found = 0
+    for path in sorted(tmp_path.glob("H0[13]/hl7/adt_*.hl7")):
+        hospital = path.parent.parent.name
+        for message in path.read_bytes().decode("utf-8").split("MSH|")[1:]:
+            if "|ADT^A40^" not in message:
+                continue
+            segments = {s.split("|")[0]: s.split("|") for s in message.split("\r") if s}
+            survivor = records[(hospital, segments["PID"][3].split("^")[0])]
+            prior = records[(hospital, segments["MRG"][1].split("^")[0])]
+            assert survivor["person_id"] == prior["person_id"]  # the truth agrees
+            assert "duplicate_merged" in prior["errors"]
+            outcome = next(iter(Hl7v2Adapter(hospital).convert(("MSH|" + message).encode(),
+                                                                 source="a40")))
+            assert isinstance(outcome, Converted)
+            found += 1
+    assert found > 0

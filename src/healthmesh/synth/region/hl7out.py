@@ -1,5 +1,6 @@
 """Hospital exports: HL7 v2.5 ADT^A01/A03/A04/A08, ORU^R01 and RDE^O11 message files (drugs in
-ATC, HL7 table 0396 code ``WC``; A08 when a moved patient's address is updated).
+ATC, HL7 table 0396 code ``WC``; A08 when a moved patient's address is updated, A40 when a
+duplicate number is merged).
 
 One file per message type and month, segments ended by CR, messages concatenated (no batch
 envelope), in the hospital's encoding (UTF-8, or GB18030 with MSH-18 ``GB 18030-2000``).
@@ -115,8 +116,20 @@ class Hl7Writer:
 
     def update(self, rec: LocalRecord, at: dt.datetime) -> None:
         """ADT^A08: the patient's registration changed (a new address after a move)."""
-        self._add("adt", at, [self._msh(at, "ADT^A08", "ADT_A01"), f"EVN|A08|{ts(at)}",
-                              self._pid(rec), "PV1|1|N"])
+        self._add(
+            "adt",
+            at,
+            [self._msh(at, "ADT^A08", "ADT_A01"), f"EVN|A08|{ts(at)}", self._pid(rec), "PV1|1|N"],
+        )
+
+    def merge(self, survivor: LocalRecord, prior: LocalRecord, at: dt.datetime) -> None:
+        """ADT^A40: merge the duplicate number ``prior`` into ``survivor``."""
+        mrg = f"MRG|{prior.local_id}^^^{self.inst.id}^MR"
+        self._add(
+            "adt",
+            at,
+            [self._msh(at, "ADT^A40", "ADT_A39"), f"EVN|A40|{ts(at)}", self._pid(survivor), mrg],
+        )
 
     def visit(self, v: Visit, rec: LocalRecord, visit_no: str) -> None:
         """Write the messages of one visit: ADT (A04, or A01+A03), ORU, RDE."""

@@ -90,7 +90,16 @@ def generate_region(config: RegionConfig, out: Path) -> RegionSummary:
         return counts[inst][key]
 
     for v in tl.visits:
-        rec = registries[v.institution].record(v.person, v.start.date())
+        reg = registries[v.institution]
+        if v.institution in hl7:  # a duplicate number found at the next visit: ADT^A40 merge
+            dup = reg.pop_duplicate(v.person)
+            if dup is not None:
+                hl7[v.institution].merge(
+                    reg.records[v.person.pid], dup, v.start - dt.timedelta(minutes=2)
+                )
+                bump(v.institution, "merges")
+        rate = 0.004 if v.institution in hl7 else 0.0
+        rec = reg.record(v.person, v.start.date(), duplicate_rate=rate)
         if registries[v.institution].update_address(rec, v.start.date()):
             bump(v.institution, "address_updates")
             if v.institution in hl7:  # the desk updates the address: ADT^A08 before the visit
@@ -132,8 +141,8 @@ def generate_region(config: RegionConfig, out: Path) -> RegionSummary:
             files.append(_write_consents(out / inst.id, registries[inst.id], inst))
     files += _write_truth(out / "truth", people, registries, tl)
     for inst_id, reg in registries.items():
-        counts[inst_id]["patients"] = len(reg.records)
-        defects = sum("future_birth_date" in r.errors for r in reg.records.values())
+        counts[inst_id]["patients"] = len(reg.all())
+        defects = sum("future_birth_date" in r.errors for r in reg.all())
         if defects:
             tl.defects["future_birth_date"] = tl.defects.get("future_birth_date", 0) + defects
     summary = RegionSummary(out, len(people), outbreaks=len(tl.outbreaks), defects=tl.defects)
@@ -219,7 +228,7 @@ def _write_truth(
             [
                 [inst, r.local_id, r.person.pid, ";".join(r.errors)]
                 for inst, reg in registries.items()
-                for r in reg.records.values()
+                for r in reg.all()
             ],
         ),
         "outbreaks.csv": (

@@ -82,15 +82,44 @@ class Registry:
         self.rates = _RATES[institution.kind]
         self.pinyin_only = pinyin_only
         self.records: dict[str, LocalRecord] = {}
+        self.issued = 0
+        #: duplicate registrations (a second number for a known person), merged or not
+        self.extra: list[LocalRecord] = []
+        self._unmerged: dict[str, LocalRecord] = {}
 
-    def record(self, person: Person, day: dt.date) -> LocalRecord:
-        """The local record of ``person``, registering them on ``day`` if new."""
+    def record(self, person: Person, day: dt.date, *, duplicate_rate: float = 0.0) -> LocalRecord:
+        """The local record of ``person``, registering them on ``day`` if new.
+
+        With ``duplicate_rate`` the desk sometimes fails to find a known patient and issues a
+        second number (merged later by :meth:`pop_duplicate`, HL7 ADT^A40).
+        """
         found = self.records.get(person.pid)
-        if found is not None:
-            return found
-        rec = self._register(person, day)
-        self.records[person.pid] = rec
-        return rec
+        if found is None:
+            rec = self._register(person, day)
+            self.records[person.pid] = rec
+            return rec
+        if (
+            duplicate_rate
+            and person.pid not in self._unmerged
+            and self.rng.random() < duplicate_rate
+        ):
+            dup = self._register(person, day)
+            dup.errors += ("duplicate_number",)
+            self._unmerged[person.pid] = dup
+            self.extra.append(dup)
+            return dup
+        return found
+
+    def pop_duplicate(self, person: Person) -> LocalRecord | None:
+        """An unmerged duplicate of ``person``, now found and merged (label updated)."""
+        dup = self._unmerged.pop(person.pid, None)
+        if dup is not None:
+            dup.errors = (*(e for e in dup.errors if e != "duplicate_number"), "duplicate_merged")
+        return dup
+
+    def all(self) -> list[LocalRecord]:
+        """Every record issued, duplicates included."""
+        return [*self.records.values(), *self.extra]
 
     def update_address(self, rec: LocalRecord, day: dt.date) -> bool:
         """At a visit after a move, the desk records the new address; True if it changed."""
@@ -140,7 +169,8 @@ class Registry:
         pinyin = rng.random() < self.pinyin_only
         if pinyin:
             errors.append("pinyin_only")
-        n = len(self.records) + 1
+        self.issued += 1
+        n = self.issued
         return LocalRecord(
             local_id=f"{self.institution.id}-{n:07d}",
             person=person,
