@@ -44,7 +44,8 @@ def test_compiled_kernels_equal_numpy_reference() -> None:
     assert np.array_equal(ref[0], fast[0])
     assert np.array_equal(ref[1], fast[1])
     assert np.allclose(ref[2], fast[2])
-    ia, ib = np.arange(70), np.arange(70) % 90
+    ia = np.repeat(np.arange(70), 40)  # enough pairs for the compiled path
+    ib = np.arange(ia.shape[0]) % 90
     assert np.allclose(dice_pairs(a, b, ia, ib), dice_pairs(a, b, ia, ib, kernel="numpy"))
 
 

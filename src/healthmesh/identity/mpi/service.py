@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Connection, Engine, and_, or_, select
+from sqlalchemy import Connection, Engine, and_, or_, select, union_all
 
 from healthmesh.db import apply_migrations, make_engine
 from healthmesh.errors import Forbidden, InvalidInput, NotFound
@@ -160,17 +160,17 @@ class MasterPatientIndex:
         self, conn: Connection, enc: Encoding, exclude: int | None = None
     ) -> list[Candidate]:
         """Enterprises sharing a token with ``enc``, best score first."""
-        conds = [
-            and_(t.block_tokens.c.rule == i, t.block_tokens.c.token == t.to_signed(tok))
+        # one indexed lookup per rule (a UNION ALL; an OR of them defeats the index)
+        lookups = [
+            select(t.block_tokens.c.record_key).where(
+                and_(t.block_tokens.c.rule == i, t.block_tokens.c.token == t.to_signed(tok))
+            )
             for i, tok in enumerate(enc.block_tokens)
             if tok
         ]
         keys: set[int] = set()
-        if conds:
-            keys.update(
-                r[0]
-                for r in conn.execute(select(t.block_tokens.c.record_key).where(or_(*conds))).all()
-            )
+        if lookups:
+            keys.update(r[0] for r in conn.execute(union_all(*lookups)).all())
         if enc.id_token:
             keys.update(
                 r[0]

@@ -40,7 +40,7 @@ def dice_pairs(
     """Dice coefficient of the candidate pairs (a[ia[i]], b[ib[i]])."""
     ca = popcounts(a) if counts_a is None else counts_a
     cb = popcounts(b) if counts_b is None else counts_b
-    if kernel == "compiled":
+    if kernel == "compiled" and ia.shape[0] >= 2048:  # below that, thread start-up dominates
         return _kernels.dice_pairs(a, b, ia.astype(np.int64), ib.astype(np.int64), ca, cb)
     out = np.empty(ia.shape[0], dtype=np.float32)
     for start in range(0, ia.shape[0], chunk):
