@@ -35,7 +35,7 @@ def pg_server_url() -> str:
     try:
         with psycopg.connect(url, connect_timeout=3) as conn:
             conn.execute("select 1")
-    except Exception as exc:  # noqa: BLE001 - any failure means "not reachable"
+    except Exception as exc:
         reason = f"PostgreSQL not reachable at {url} ({type(exc).__name__}); set HEALTHMESH_TEST_PG_URL"
         if os.environ.get("CI"):
             pytest.fail("CI must run the PostgreSQL tests: " + reason)
