@@ -63,7 +63,7 @@ def _adt(msg: V2Message, ctx: Ctx) -> Resources:
     if msg.event in ("A28", "A31") and msg.first("PV1") is not None:
         pv1 = msg.first("PV1")
         if pv1 is not None and not pv1.v(19):
-            return out  # person administration: PV1 is usually a placeholder
+            return out  # person administration: PV1 usually carries no real visit
     enc = _encounter(msg, ctx, ref)
     if enc is not None:
         out.append(enc)
