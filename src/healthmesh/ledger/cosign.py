@@ -11,12 +11,12 @@ import struct
 import time
 
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from healthmesh.ledger.checkpoint import Checkpoint, open_checkpoint
 from healthmesh.ledger.note import (
     SIG_COSIGNATURE_ED25519,
+    Ed25519Key,
     Note,
     NoteError,
     NoteSignature,
@@ -35,36 +35,10 @@ def cosigned_message(body: str, timestamp: int) -> bytes:
     return f"cosignature/v1\ntime {timestamp}\n{body}".encode()
 
 
-class CosignatureSigner:
+class CosignatureSigner(Ed25519Key):
     """A witness's cosigning key. ``CosignatureSigner.generate("node-a.example/witness")``."""
 
     sig_type = SIG_COSIGNATURE_ED25519
-
-    def __init__(self, name: str, key: Ed25519PrivateKey) -> None:
-        self.name = name
-        self.key = key
-        self.public = key.public_key().public_bytes(
-            serialization.Encoding.Raw, serialization.PublicFormat.Raw
-        )
-        self.key_id = key_id_for(name, self.sig_type, self.public)
-
-    @classmethod
-    def generate(cls, name: str) -> CosignatureSigner:
-        """A fresh random cosigning key."""
-        return cls(name, Ed25519PrivateKey.generate())
-
-    @classmethod
-    def from_seed(cls, name: str, seed: bytes) -> CosignatureSigner:
-        """The cosigning key with this 32-byte seed."""
-        return cls(name, Ed25519PrivateKey.from_private_bytes(seed))
-
-    def seed(self) -> bytes:
-        """The 32-byte private seed (keep secret)."""
-        return self.key.private_bytes(
-            serialization.Encoding.Raw,
-            serialization.PrivateFormat.Raw,
-            serialization.NoEncryption(),
-        )
 
     def cosign(self, body: str, timestamp: int | None = None) -> NoteSignature:
         """A cosignature line over the checkpoint ``body`` at ``timestamp`` (now by default)."""

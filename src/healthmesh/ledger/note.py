@@ -14,7 +14,7 @@ import base64
 import binascii
 import hashlib
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, Self
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
@@ -166,10 +166,11 @@ def verify_note(data: str | bytes | Note, verifiers: list[NoteVerifier]) -> tupl
     return note, ok
 
 
-class Ed25519Signer:
-    """A note signing key (type 0x01). ``Ed25519Signer.generate("hub.example/log")``."""
+class Ed25519Key:
+    """An Ed25519 private key with a name, shared by note signers and witness cosigners;
+    subclasses set ``sig_type``."""
 
-    sig_type = SIG_ED25519
+    sig_type: int
 
     def __init__(self, name: str, key: Ed25519PrivateKey) -> None:
         _check_name(name)
@@ -181,12 +182,12 @@ class Ed25519Signer:
         self.key_id = key_id_for(name, self.sig_type, self.public)
 
     @classmethod
-    def generate(cls, name: str) -> Ed25519Signer:
+    def generate(cls, name: str) -> Self:
         """A fresh random key."""
         return cls(name, Ed25519PrivateKey.generate())
 
     @classmethod
-    def from_seed(cls, name: str, seed: bytes) -> Ed25519Signer:
+    def from_seed(cls, name: str, seed: bytes) -> Self:
         """The key with this 32-byte private seed."""
         return cls(name, Ed25519PrivateKey.from_private_bytes(seed))
 
@@ -197,6 +198,12 @@ class Ed25519Signer:
             serialization.PrivateFormat.Raw,
             serialization.NoEncryption(),
         )
+
+
+class Ed25519Signer(Ed25519Key):
+    """A note signing key (type 0x01). ``Ed25519Signer.generate("hub.example/log")``."""
+
+    sig_type = SIG_ED25519
 
     def sign(self, text: str) -> bytes:
         """See :class:`NoteSigner`."""
