@@ -1,0 +1,1 @@
+"""Federated statistics: cohort definitions, the algorithm SDK and built-in computations (pure)."""

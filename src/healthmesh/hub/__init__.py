@@ -1,0 +1,1 @@
+"""The hub service: institutions, catalog, studies, decisions, federated jobs."""
