@@ -41,6 +41,18 @@ EXAMPLES = {
         "consent_digest": D,
         "action": "revoked",
     },
+    "study_submission": {
+        "study_id": "st-1",
+        "researcher": "client:0123abcd",
+        "protocol_digest": D,
+        "institutions": ["hosp-a", "hosp-b"],
+    },
+    "job_start": {
+        "job_id": "job-9",
+        "study_id": "st-1",
+        "algorithm": "glm",
+        "institutions": ["hosp-a", "hosp-b"],
+    },
     "study_approval": {
         "study_id": "st-1",
         "approver": "irb-1",

@@ -97,6 +97,18 @@ SCHEMAS: dict[tuple[str, int], dict[str, tuple[bool, Check]]] = {
         "action": (True, _enum("granted", "revoked", "updated")),
         "scope": (False, ident),
     },
+    ("study_submission", 1): {
+        "study_id": (True, ident),
+        "researcher": (True, ident),
+        "protocol_digest": (True, digest),
+        "institutions": (True, _list_of(ident, 5000)),
+    },
+    ("job_start", 1): {
+        "job_id": (True, ident),
+        "study_id": (True, ident),
+        "algorithm": (True, ident),
+        "institutions": (True, _list_of(ident, 5000)),
+    },
     ("study_approval", 1): {
         "study_id": (True, ident),
         "approver": (True, ident),
