@@ -71,7 +71,9 @@ class NodeData(Protocol):
         Values outside all bins are not counted."""
         ...
 
-    def count_le(self, cohort: Cohort, variable: Variable, thresholds: Sequence[float]) -> list[int]:
+    def count_le(
+        self, cohort: Cohort, variable: Variable, thresholds: Sequence[float]
+    ) -> list[int]:
         """For each threshold t, the number of non-missing values <= t (used by quantiles)."""
         ...
 
