@@ -1,1 +1,2 @@
-"""The hub/node protocol: node identity, signed requests, sealed results, tasks, transport, the institution registry and the node agent."""
+"""The hub/node protocol: node identity, signed requests, sealed results, tasks, transport,
+the institution registry and the node agent."""

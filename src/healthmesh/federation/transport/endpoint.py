@@ -1,0 +1,254 @@
+"""The hub side of the node protocol, independent of HTTP: one ``handle(method, path, headers,
+body)`` that authenticates, dispatches and answers with signed bytes.
+
+Both transports end here — :class:`~.inprocess.InProcessTransport` calls :meth:`HubEndpoint.handle`
+directly and :mod:`healthmesh.federation.hub_routes` forwards HTTP requests to it — so the
+in-process twin exercises exactly the authentication the network path does.
+
+==========================  ======================================================  =========
+``GET  /hub-identity``      the hub's :class:`PublicRecord`                         public
+``POST /register``          :class:`RegisterRequest` → :class:`Registration`        self-signed
+``POST /rotate``            ``{"record", "signature"}`` → :class:`Registration`     signed
+``POST /poll``              :class:`PollRequest` → ``{"tasks": [Task, ...]}``       approved
+``POST /results``           :class:`TaskResult` → :class:`SubmitResponse`           approved
+``POST /publish``           :class:`PublishRequest` → ``{"accepted": true}``        approved
+==========================  ======================================================  =========
+
+(paths under ``/federation/v1``). Errors are FHIR ``OperationOutcome`` JSON with the error's
+status; every answer, errors included, is signed by the hub over the request's nonce.
+A submitted result is checked before it is stored: the task exists, belongs to the sender,
+and an ``ok`` result's envelope verifies (sender signature, task binding, AEAD tag).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import orjson
+from pydantic import BaseModel, ValidationError
+
+from healthmesh.errors import (
+    Forbidden,
+    HealthmeshError,
+    InvalidInput,
+    NotFound,
+    NotSupported,
+    PayloadTooLarge,
+)
+from healthmesh.federation.identity import Identity, PublicRecord
+from healthmesh.federation.messages import (
+    PollRequest,
+    PublishRequest,
+    RegisterRequest,
+    SubmitResponse,
+    TaskResult,
+)
+from healthmesh.federation.queue.base import TaskQueue
+from healthmesh.federation.registry.base import InstitutionRegistry
+from healthmesh.federation.sealing import open_envelope
+from healthmesh.federation.signing import (
+    H_NONCE,
+    NONCE_PATTERN,
+    Authenticated,
+    NonceStore,
+    RequestVerifier,
+    sign_response,
+)
+from healthmesh.federation.transport.base import PREFIX
+
+log = logging.getLogger(__name__)
+M = TypeVar("M", bound=BaseModel)
+MAX_BODY = 16 * 1024 * 1024
+OnPublish = Callable[[str, str, dict[str, Any]], None]
+
+
+@dataclass(frozen=True)
+class EndpointResponse:
+    """A signed answer: status, JSON body bytes and the signature headers."""
+
+    status: int
+    body: bytes
+    headers: dict[str, str]
+
+
+class RotateRequest(BaseModel):
+    """Body of ``POST /federation/v1/rotate``."""
+
+    record: PublicRecord
+    signature: str
+
+
+def _parse(model: type[M], body: bytes) -> M:
+    try:
+        return model.model_validate_json(body)
+    except ValidationError as exc:
+        where = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}"
+            for e in exc.errors(include_input=False, include_url=False)[:5]
+        )
+        raise InvalidInput(f"invalid {model.__name__}: {where}") from exc
+
+
+def _outcome(exc: HealthmeshError) -> bytes:
+    issue: dict[str, Any] = {"severity": "error", "code": exc.code, "diagnostics": exc.message}
+    return orjson.dumps({"resourceType": "OperationOutcome", "issue": [issue]})
+
+
+class HubEndpoint:
+    """The hub's federation service: registry, task queue, request authentication.
+
+    ``on_publish(institution, kind, body)`` receives what approved nodes publish. The hub
+    enqueues tasks with :meth:`enqueue` (wakes long polls at once) or straight into the queue
+    (long polls then notice within ``poll_interval_s``).
+    """
+
+    def __init__(
+        self,
+        identity: Identity,
+        queue: TaskQueue,
+        registry: InstitutionRegistry,
+        nonces: NonceStore,
+        *,
+        on_publish: OnPublish | None = None,
+        lease_s: float = 60.0,
+        window_s: int = 300,
+        poll_interval_s: float = 0.25,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.identity = identity
+        self.record = identity.public_record()
+        self.queue = queue
+        self.registry = registry
+        self.nonces = nonces
+        self.on_publish = on_publish
+        self.lease_s = lease_s
+        self.window_s = window_s
+        self.poll_interval_s = poll_interval_s
+        self.clock = clock
+        self._verifier = RequestVerifier(self._keys_of, nonces, window_s=window_s, clock=clock)
+        self._wake = threading.Condition()
+        self._routes: dict[tuple[str, str], Callable[[str, Mapping[str, str], bytes], Any]] = {
+            ("GET", "/hub-identity"): self._hub_identity,
+            ("POST", "/register"): self._register,
+            ("POST", "/rotate"): self._rotate,
+            ("POST", "/poll"): self._poll,
+            ("POST", "/results"): self._results,
+            ("POST", "/publish"): self._publish,
+        }
+
+    def enqueue(self, task: Any) -> bool:
+        """Queue a task and wake the long polls waiting for work."""
+        new = self.queue.enqueue(task)
+        with self._wake:
+            self._wake.notify_all()
+        return new
+
+    # ---- the single entry point ---------------------------------------------------------
+
+    def handle(
+        self, method: str, path: str, headers: Mapping[str, str], body: bytes
+    ) -> EndpointResponse:
+        """Answer one request (``path`` with its query string, as signed)."""
+        nonce = headers.get(H_NONCE) or next(
+            (v for k, v in headers.items() if k.lower() == H_NONCE.lower()), ""
+        )
+        if not NONCE_PATTERN.fullmatch(nonce):
+            nonce = ""
+        try:
+            if len(body) > MAX_BODY:
+                raise PayloadTooLarge("request body too large")
+            route = path.split("?", 1)[0]
+            if not route.startswith(PREFIX + "/"):
+                raise NotFound("no such federation endpoint")
+            handler = self._routes.get((method.upper(), route[len(PREFIX) :]))
+            if handler is None:
+                raise NotFound("no such federation endpoint")
+            result = handler(path, headers, body)
+            status = 200
+            out = (
+                result.model_dump_json().encode()
+                if isinstance(result, BaseModel)
+                else (orjson.dumps(result))
+            )
+        except HealthmeshError as exc:
+            status, out = exc.status, _outcome(exc)
+        except Exception:  # never leak internals; the hub's log has the trace
+            log.exception("federation endpoint failed")
+            status, out = 500, _outcome(HealthmeshError("internal error at the hub"))
+        return EndpointResponse(status, out, sign_response(self.identity, status, nonce, out))
+
+    # ---- authentication -----------------------------------------------------------------
+
+    def _keys_of(self, institution: str) -> list[PublicRecord]:
+        try:
+            inst = self.registry.get(institution)
+        except NotFound:
+            return []
+        now = dt.datetime.fromtimestamp(self.clock(), dt.UTC)
+        return [k.record for k in inst.keys if k.active(now)]
+
+    def _approved(self, path: str, headers: Mapping[str, str], body: bytes) -> Authenticated:
+        who = self._verifier.verify("POST", path, headers, body)
+        if self.registry.get(who.institution).status != "approved":
+            raise Forbidden("institution is not approved")
+        return who
+
+    # ---- routes -------------------------------------------------------------------------
+
+    def _hub_identity(self, _path: str, _headers: Mapping[str, str], _body: bytes) -> Any:
+        return self.record
+
+    def _register(self, path: str, headers: Mapping[str, str], body: bytes) -> Any:
+        req = _parse(RegisterRequest, body)
+        own = RequestVerifier(
+            lambda inst: [req.record] if inst == req.record.institution else [],
+            self.nonces,
+            window_s=self.window_s,
+            clock=self.clock,
+        )
+        own.verify("POST", path, headers, body)  # proof of possession of the registered key
+        return self.registry.register(req.record, req.metadata)
+
+    def _rotate(self, path: str, headers: Mapping[str, str], body: bytes) -> Any:
+        who = self._approved(path, headers, body)
+        req = _parse(RotateRequest, body)
+        return self.registry.rotate(who.institution, req.record, req.signature)
+
+    def _poll(self, path: str, headers: Mapping[str, str], body: bytes) -> Any:
+        who = self._approved(path, headers, body)
+        req = _parse(PollRequest, body or b"{}")
+        deadline = time.monotonic() + req.wait_s
+        while True:
+            tasks = self.queue.lease(who.institution, req.max_n, self.lease_s)
+            left = deadline - time.monotonic()
+            if tasks or left <= 0:
+                return {"tasks": [t.model_dump(mode="json") for t in tasks]}
+            with self._wake:
+                self._wake.wait(min(left, self.poll_interval_s))
+
+    def _results(self, path: str, headers: Mapping[str, str], body: bytes) -> Any:
+        who = self._approved(path, headers, body)
+        result = _parse(TaskResult, body)
+        if result.node != who.institution:
+            raise Forbidden("result names a node other than the sender")
+        task = self.queue.task(result.task_id)
+        if task.node != who.institution:
+            raise Forbidden("result from a node other than the task's node")
+        if result.sealed is not None:
+            keys = self.registry.active_keys(who.institution)
+            open_envelope(result.sealed, self.identity, keys, context=task.id)
+        return SubmitResponse(stored=self.queue.complete(result))
+
+    def _publish(self, path: str, headers: Mapping[str, str], body: bytes) -> Any:
+        who = self._approved(path, headers, body)
+        req = _parse(PublishRequest, body)
+        if self.on_publish is None:
+            raise NotSupported("this hub accepts no publications")
+        self.on_publish(who.institution, req.kind, dict(req.body))
+        return {"accepted": True}
