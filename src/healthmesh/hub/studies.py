@@ -112,8 +112,8 @@ def resolve_params(request: StudyRequest, computation: Computation) -> dict[str,
     for key in VARIABLE_PARAMS:
         if key in params:
             value = params[key]
-            params[key] = [one(v, key) for v in value] if isinstance(value, list) else one(
-                value, key
+            params[key] = (
+                [one(v, key) for v in value] if isinstance(value, list) else one(value, key)
             )
     return params
 
@@ -237,8 +237,12 @@ class StudyStore:
             conn.execute(
                 t.decisions.insert(),
                 [
-                    {"study_id": study_id, "institution": i, "state": "pending",
-                     "computations": "[]"}
+                    {
+                        "study_id": study_id,
+                        "institution": i,
+                        "state": "pending",
+                        "computations": "[]",
+                    }
                     for i in request.institutions
                 ],
             )
@@ -281,9 +285,7 @@ class StudyStore:
 
     def get(self, study_id: str) -> Study:
         with self.engine.connect() as conn:
-            row = conn.execute(
-                sa.select(t.studies).where(t.studies.c.study_id == study_id)
-            ).first()
+            row = conn.execute(sa.select(t.studies).where(t.studies.c.study_id == study_id)).first()
             if row is None:
                 raise NotFound("no such study")
             rows = conn.execute(
@@ -314,7 +316,9 @@ class StudyStore:
         """Summaries (id, researcher, title, created), newest first; one researcher's only
         when ``researcher`` is given."""
         query = sa.select(
-            t.studies.c.study_id, t.studies.c.researcher, t.studies.c.title,
+            t.studies.c.study_id,
+            t.studies.c.researcher,
+            t.studies.c.title,
             t.studies.c.created_at,
         ).order_by(t.studies.c.created_at.desc())
         if researcher is not None:
@@ -322,7 +326,11 @@ class StudyStore:
         with self.engine.connect() as conn:
             rows = conn.execute(query).all()
         return [
-            {"id": r.study_id, "researcher": r.researcher, "title": r.title,
-             "created": (_utc(r.created_at) or r.created_at).isoformat()}
+            {
+                "id": r.study_id,
+                "researcher": r.researcher,
+                "title": r.title,
+                "created": (_utc(r.created_at) or r.created_at).isoformat(),
+            }
             for r in rows
         ]

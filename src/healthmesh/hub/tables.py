@@ -1,5 +1,6 @@
 """Tables of the hub's studies (component ``hub_studies``): study requests, each
-institution's decision, and the results of their computations; forward-only migrations
+institution's decision, the results of their computations, and the institutions'
+catalog entries; forward-only migrations
 applied through :func:`healthmesh.db.apply_migrations`."""
 
 from __future__ import annotations
@@ -68,8 +69,18 @@ results = Table(
 )
 
 
+# The latest catalog entry each institution published (metadata only).
+catalog = Table(
+    "hub_catalog",
+    metadata,
+    Column("institution", String(128), primary_key=True),
+    Column("document", Text, nullable=False),
+    Column("published_at", DateTime(timezone=True), nullable=False),
+)
+
+
 def _create_v1(conn: Connection) -> None:
-    metadata.create_all(conn, tables=[studies, decisions, results])
+    metadata.create_all(conn, tables=[studies, decisions, results, catalog])
 
 
-MIGRATIONS = [Migration(1, "studies, decisions and computation results", _create_v1)]
+MIGRATIONS = [Migration(1, "studies, decisions, computation results, catalog", _create_v1)]

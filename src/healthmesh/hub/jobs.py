@@ -1,0 +1,215 @@
+"""Run a study computation across the nodes: the hub part of an algorithm over the task queue.
+
+:class:`QueueHubContext` implements :class:`healthmesh.analytics.sdk.HubContext` for real
+federations: each ``call`` enqueues one task per taking-part node (idempotent ids: job, round,
+node), waits for their results (``timeout`` per round), opens each sealed result with the hub's
+key and the node's registered keys, and keeps the bookkeeping the SDK promises: a node that
+refuses (``DisclosureRisk`` rule name) or fails is dropped from this and later rounds and listed
+with its rule; a node that does not answer in time is dropped and listed as not responded.
+:class:`JobRunner` runs one computation of an approved study to its end, stores the outcome
+(:mod:`healthmesh.hub.results`) and records the job and the release in the ledger.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import secrets
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from healthmesh.analytics.sdk import Algorithm, Params, Released
+from healthmesh.errors import DisclosureRisk, Forbidden, HealthmeshError, InvalidInput
+from healthmesh.federation.identity import Identity
+from healthmesh.federation.messages import Task, TaskResult
+from healthmesh.federation.queue.base import TaskQueue
+from healthmesh.federation.registry.base import InstitutionRegistry
+from healthmesh.federation.sealing import open_envelope
+from healthmesh.hub.ledger import HubLedger
+from healthmesh.hub.results import JobRecord, ResultStore
+from healthmesh.hub.studies import AlgorithmLookup, Study, resolve_params
+
+log = logging.getLogger(__name__)
+
+#: called while waiting for results (the in-process federation drives its agents with it)
+Pump = Callable[[], None]
+
+
+class QueueHubContext:
+    """The hub side of one job: :class:`~healthmesh.analytics.sdk.HubContext` over the queue."""
+
+    def __init__(
+        self,
+        *,
+        job_id: str,
+        study_id: str,
+        algorithm: str,
+        researcher: str,
+        nodes: Sequence[str],
+        queue: TaskQueue,
+        enqueue: Callable[[Task], bool],
+        hub: Identity,
+        registry: InstitutionRegistry,
+        timeout: float,
+        pump: Pump | None = None,
+    ) -> None:
+        self.job_id, self.study_id, self.algorithm = job_id, study_id, algorithm
+        self.researcher = researcher
+        self._nodes = list(nodes)
+        self._refused: dict[str, str] = {}
+        self.not_responded: list[str] = []
+        self.queue, self._enqueue, self.hub, self.registry = queue, enqueue, hub, registry
+        self.timeout, self.pump = timeout, pump
+        self.round = 0
+
+    @property
+    def nodes(self) -> Sequence[str]:
+        return list(self._nodes)
+
+    @property
+    def refused(self) -> Mapping[str, str]:
+        return dict(self._refused)
+
+    def call(self, method: str, args: Params) -> dict[str, Released]:
+        """Run ``method`` at every taking-part node; their released partials by node."""
+        if not self._nodes:
+            raise DisclosureRisk("no institution is left to compute (all refused or absent)")
+        now = dt.datetime.now(dt.UTC)
+        plain = json.loads(json.dumps(dict(args)))  # what travels is JSON
+        tasks = {
+            n: Task.new(
+                job_id=self.job_id,
+                node=n,
+                kind="compute",
+                issued_at=now,
+                ttl_s=max(self.timeout * 2, 60.0),
+                round_=self.round,
+                study_id=self.study_id,
+                algorithm=self.algorithm,
+                method=method,
+                args=plain,
+                researcher=self.researcher,
+            )
+            for n in self._nodes
+        }
+        self.round += 1
+        for task in tasks.values():
+            self._enqueue(task)
+        got = self._wait({t.id for t in tasks.values()})
+        partials: dict[str, Released] = {}
+        for node, task in tasks.items():
+            result = got.get(task.id)
+            if result is None:
+                self.not_responded.append(node)
+                continue
+            outcome = self._open(task, result)
+            if isinstance(outcome, str):
+                self._refused[node] = outcome
+            else:
+                partials[node] = outcome
+        self._nodes = [n for n in self._nodes if n in partials]
+        return partials
+
+    def _wait(self, ids: set[str]) -> dict[str, TaskResult]:
+        deadline = time.monotonic() + self.timeout
+        delay = 0.005
+        while True:
+            if self.pump is not None:
+                self.pump()
+            found = {r.task_id: r for r in self.queue.results(self.job_id) if r.task_id in ids}
+            if len(found) == len(ids) or time.monotonic() >= deadline:
+                return found
+            if self.pump is None:
+                time.sleep(delay)
+                delay = min(delay * 2, 0.2)
+
+    def _open(self, task: Task, result: TaskResult) -> Released | str:
+        """A partial, or the rule the node named (``error`` for a failure)."""
+        if result.status == "refused":
+            return result.rule or "refused"
+        if result.status != "ok" or result.sealed is None:
+            return "error"
+        try:
+            keys = self.registry.active_keys(task.node)
+            payload = open_envelope(result.sealed, self.hub, keys, context=task.id)
+            value = json.loads(payload)
+        except (HealthmeshError, ValueError):
+            log.warning("result of node %s could not be opened", task.node)
+            return "sealed-result-invalid"
+        if not isinstance(value, dict):
+            return "error"
+        return value
+
+
+class JobRunner:
+    """Runs study computations for researchers (see the module docstring)."""
+
+    def __init__(
+        self,
+        *,
+        queue: TaskQueue,
+        enqueue: Callable[[Task], bool],
+        hub: Identity,
+        registry: InstitutionRegistry,
+        results: ResultStore,
+        ledger: HubLedger,
+        algorithms: AlgorithmLookup,
+        timeout: float = 60.0,
+        pump: Pump | None = None,
+    ) -> None:
+        self.queue, self.enqueue, self.hub, self.registry = queue, enqueue, hub, registry
+        self.results, self.ledger, self.algorithms = results, ledger, algorithms
+        self.timeout, self.pump = timeout, pump
+
+    def run(
+        self, study: Study, computation: str, researcher: str, *, timeout: float | None = None
+    ) -> JobRecord:
+        """Run one computation of ``study`` for its researcher; returns the stored record.
+
+        Only the institutions whose recorded decision approves the computation take part
+        (each node checks its own approval again before computing)."""
+        if researcher != study.researcher:
+            raise Forbidden("only the study's researcher may run its computations")
+        comp = study.request.computation(computation)
+        algorithm: Algorithm = self.algorithms(comp.algorithm)
+        params = resolve_params(study.request, comp)
+        nodes = study.approved_for(computation)
+        if not nodes:
+            raise Forbidden("no institution has approved this computation")
+        job_id = "job-" + secrets.token_hex(8)
+        self.results.start(job_id, study.study_id, computation, nodes)
+        self.ledger.job_started(job_id, study.study_id, comp.algorithm, nodes)
+        ctx = QueueHubContext(
+            job_id=job_id,
+            study_id=study.study_id,
+            algorithm=comp.algorithm,
+            researcher=researcher,
+            nodes=nodes,
+            queue=self.queue,
+            enqueue=self.enqueue,
+            hub=self.hub,
+            registry=self.registry,
+            timeout=self.timeout if timeout is None else timeout,
+            pump=self.pump,
+        )
+        result: dict[str, Any] | None = None
+        error: str | None = None
+        try:
+            result = json.loads(json.dumps(algorithm.central(ctx, params)))
+        except (HealthmeshError, ArithmeticError, ValueError) as exc:
+            error = exc.message if isinstance(exc, HealthmeshError) else "computation failed"
+            if not isinstance(exc, (DisclosureRisk, InvalidInput)):
+                log.warning("job %s failed: %s", job_id, type(exc).__name__)
+        digest = self.results.finish(
+            job_id,
+            result=result,
+            participants=ctx.nodes,
+            refused=ctx.refused,
+            not_responded=sorted(set(ctx.not_responded)),
+            error=error,
+        )
+        if digest is not None:
+            self.ledger.released(job_id, study.study_id, digest, researcher)
+        return self.results.get(job_id)
