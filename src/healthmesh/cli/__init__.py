@@ -20,6 +20,7 @@ def main() -> None:
 _SUBCOMMANDS = (
     "demo",
     "node",
+    "hub",
     "ingest",
     "quarantine",
     "quality",
