@@ -189,8 +189,9 @@ class NodeStudies:
         unknown = [n for n in names if n not in requested]
         if unknown or not names:
             raise InvalidInput("approve names computations of the study")
-        merged = sorted(set(names) | (set(study.computations) if study.state == "approved"
-                                      else set()))
+        merged = sorted(
+            set(names) | (set(study.computations) if study.state == "approved" else set())
+        )
         return self._decide(study_id, "approved", merged, None, "operator")
 
     def reject(self, study_id: str, reason: str) -> NodeStudy:
