@@ -25,7 +25,7 @@ class json_text(FunctionElement[str]):
     inherit_cache = True
     name = "json_text"
     # the path is part of the compiled SQL, so it must be part of the statement cache key
-    _traverse_internals = [
+    _traverse_internals = [  # noqa: RUF012 (SQLAlchemy class attribute)
         *FunctionElement._traverse_internals,
         ("path", InternalTraversal.dp_string),
     ]
