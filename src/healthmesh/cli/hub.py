@@ -121,7 +121,7 @@ def _registry(data_dir: Path | None, db: str | None) -> Any:
 @_handled
 def institutions_list(data_dir: Path | None, db: str | None, status: str | None) -> None:
     """List institutions with their status and key ids."""
-    for inst in _registry(data_dir, db).list(status):
+    for inst in _registry(data_dir, db).institutions(status):
         keys = ",".join(k.record.key_id for k in inst.keys)
         click.echo(
             f"{inst.institution}\t{inst.status}\t{inst.metadata.kind}\t{inst.metadata.name}\t{keys}"

@@ -109,7 +109,7 @@ def create_hub_router(hub: Hub, auth: Callable[..., AccessContext]) -> APIRouter
         ctx: AccessContext = Depends(auth),
     ) -> Any:
         _needs(ctx, "Catalog", "s")
-        kinds = {i.institution: i.metadata.kind for i in hub.registry.list("approved")}
+        kinds = {i.institution: i.metadata.kind for i in hub.registry.institutions("approved")}
         return hub.catalog.search(
             resource_type=resource_type, code=code, kind=kind, institutions=kinds
         )
@@ -126,7 +126,7 @@ def create_hub_router(hub: Hub, auth: Callable[..., AccessContext]) -> APIRouter
                 "status": i.status,
                 **({"keys": [k.record.key_id for k in i.keys]} if full else {}),
             }
-            for i in hub.registry.list(None if full else "approved")
+            for i in hub.registry.institutions(None if full else "approved")
         ]
 
     @router.post("/institutions/{institution}/approve")

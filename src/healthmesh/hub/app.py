@@ -87,7 +87,7 @@ class Hub:
 
     def submit_study(self, researcher: str, request: StudyRequest) -> Study:
         """Validate, store, record in the ledger and announce a study to its institutions."""
-        known = [i.institution for i in self.registry.list("approved")]
+        known = [i.institution for i in self.registry.institutions("approved")]
         study = self.studies.submit(researcher, request, known=known)
         self.ledger.study_submitted(
             study.study_id, researcher, study.protocol_digest, request.institutions

@@ -17,9 +17,10 @@ import json
 import logging
 import secrets
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
+from healthmesh.analytics.local import FederatedCalls, Refusal
 from healthmesh.analytics.sdk import Algorithm, Params, Released
 from healthmesh.errors import DisclosureRisk, Forbidden, HealthmeshError, InvalidInput
 from healthmesh.federation.identity import Identity
@@ -33,12 +34,14 @@ from healthmesh.hub.studies import AlgorithmLookup, Study, resolve_params
 
 log = logging.getLogger(__name__)
 
+NO_RESPONSE = "no-response"
 #: called while waiting for results (the in-process federation drives its agents with it)
-Pump = Callable[[], None]
+Pump = Callable[[], object]
 
 
-class QueueHubContext:
-    """The hub side of one job: :class:`~healthmesh.analytics.sdk.HubContext` over the queue."""
+class QueueHubContext(FederatedCalls):
+    """The hub side of one job: :class:`~healthmesh.analytics.sdk.HubContext` over the queue
+    (the call and refusal bookkeeping is :class:`~healthmesh.analytics.local.FederatedCalls`)."""
 
     def __init__(
         self,
@@ -55,29 +58,23 @@ class QueueHubContext:
         timeout: float,
         pump: Pump | None = None,
     ) -> None:
+        super().__init__(nodes, self._dispatch_tasks)
         self.job_id, self.study_id, self.algorithm = job_id, study_id, algorithm
         self.researcher = researcher
-        self._nodes = list(nodes)
-        self._refused: dict[str, str] = {}
         self.not_responded: list[str] = []
         self.queue, self._enqueue, self.hub, self.registry = queue, enqueue, hub, registry
         self.timeout, self.pump = timeout, pump
         self.round = 0
 
     @property
-    def nodes(self) -> Sequence[str]:
-        return list(self._nodes)
+    def refused(self) -> dict[str, str]:
+        """node -> the rule it named (nodes that did not answer are in ``not_responded``)."""
+        return {n: r for n, r in super().refused.items() if r != NO_RESPONSE}
 
-    @property
-    def refused(self) -> Mapping[str, str]:
-        return dict(self._refused)
-
-    def call(self, method: str, args: Params) -> dict[str, Released]:
-        """Run ``method`` at every taking-part node; their released partials by node."""
-        if not self._nodes:
-            raise DisclosureRisk("no institution is left to compute (all refused or absent)")
+    def _dispatch_tasks(
+        self, nodes: Sequence[str], method: str, args: Params
+    ) -> dict[str, Released | Refusal]:
         now = dt.datetime.now(dt.UTC)
-        plain = json.loads(json.dumps(dict(args)))  # what travels is JSON
         tasks = {
             n: Task.new(
                 job_id=self.job_id,
@@ -89,28 +86,25 @@ class QueueHubContext:
                 study_id=self.study_id,
                 algorithm=self.algorithm,
                 method=method,
-                args=plain,
+                args=dict(args),
                 researcher=self.researcher,
             )
-            for n in self._nodes
+            for n in nodes
         }
         self.round += 1
         for task in tasks.values():
             self._enqueue(task)
         got = self._wait({t.id for t in tasks.values()})
-        partials: dict[str, Released] = {}
+        out: dict[str, Released | Refusal] = {}
         for node, task in tasks.items():
             result = got.get(task.id)
             if result is None:
                 self.not_responded.append(node)
-                continue
-            outcome = self._open(task, result)
-            if isinstance(outcome, str):
-                self._refused[node] = outcome
+                out[node] = Refusal(NO_RESPONSE)
             else:
-                partials[node] = outcome
-        self._nodes = [n for n in self._nodes if n in partials]
-        return partials
+                opened = self._open(task, result)
+                out[node] = Refusal(opened) if isinstance(opened, str) else opened
+        return out
 
     def _wait(self, ids: set[str]) -> dict[str, TaskResult]:
         deadline = time.monotonic() + self.timeout
@@ -197,7 +191,11 @@ class JobRunner:
         result: dict[str, Any] | None = None
         error: str | None = None
         try:
+            if not ctx.nodes:
+                raise DisclosureRisk("no institution is left to compute")
             result = json.loads(json.dumps(algorithm.central(ctx, params)))
+            if not ctx.nodes:
+                raise DisclosureRisk("every institution refused or did not answer")
         except (HealthmeshError, ArithmeticError, ValueError) as exc:
             error = exc.message if isinstance(exc, HealthmeshError) else "computation failed"
             if not isinstance(exc, (DisclosureRisk, InvalidInput)):
