@@ -11,6 +11,7 @@ from healthmesh.analytics import kaplan_meier as km
 from healthmesh.errors import InvalidInput
 
 from .model_doubles import ArrayData, LocalHub, RecordingGuard, split
+from .model_resources import released_times
 
 OS = {"kind": "survival", "name": "os", "start_codes": ["|C50*"], "censor_date": "2025-12-31"}
 
@@ -34,39 +35,13 @@ def _nodes(
     }
 
 
-def _released(times: np.ndarray, k: int) -> np.ndarray:
-    """The coarsening rule written out independently: runs of >= k sorted times, each moved to
-    its run's largest time; a short last run joins the run before it."""
-    s = np.sort(times)
-    out = s.copy()
-    start = 0
-    runs = []
-    i = 0
-    while i < s.size:
-        j = i
-        while j + 1 < s.size and s[j + 1] == s[i]:
-            j += 1
-        if j + 1 - start >= k:
-            runs.append((start, j + 1))
-            start = j + 1
-        i = j + 1
-    if start < s.size:
-        if runs:
-            runs[-1] = (runs[-1][0], s.size)
-        else:
-            runs.append((0, s.size))
-    for a, b in runs:
-        out[a:b] = s[b - 1]
-    return out
-
-
 def _pooled_released(nodes: dict[str, ArrayData], k: int, bin_days: float | None) -> SurvfuncRight:
     times, status = [], []
     for d in nodes.values():
         t = sv.to_grid(d.table["os_time"], bin_days)
         e = d.table["os_event"]
         for flag in (1.0, 0.0):
-            rel = _released(t[e == flag], k)
+            rel = released_times(t[e == flag], k)
             times.append(rel)
             status.append(np.full(rel.size, flag))
     return SurvfuncRight(np.concatenate(times), np.concatenate(status))
