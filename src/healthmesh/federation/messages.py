@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from healthmesh.errors import InvalidInput
 from healthmesh.federation.identity import INSTITUTION_PATTERN, PublicRecord
+
+M = TypeVar("M", bound=BaseModel)
 
 _ID = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
 _HEX64 = r"^[0-9a-f]{64}$"
@@ -30,6 +33,21 @@ InstitutionKind = Literal["hospital", "clinic", "cdc"]
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def parse_model(model: type[M], data: bytes | dict[str, Any]) -> M:
+    """``model`` from JSON bytes or a dict; :class:`InvalidInput` naming the offending fields
+    (never their values) when it does not validate."""
+    try:
+        if isinstance(data, bytes):
+            return model.model_validate_json(data)
+        return model.model_validate(data)
+    except ValidationError as exc:
+        where = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}"
+            for e in exc.errors(include_input=False, include_url=False)[:5]
+        )
+        raise InvalidInput(f"invalid {model.__name__}: {where}") from exc
 
 
 def task_id(job_id: str, round_: int, node: str) -> str:

@@ -87,8 +87,8 @@ class SqlTaskQueue:
         }
         with self.engine.begin() as conn:
             insert = pg_insert if is_postgres(self.engine) else lite_insert
-            res = conn.execute(insert(tasks).values(row).on_conflict_do_nothing())
-            return res.rowcount == 1
+            stmt = insert(tasks).values(row).on_conflict_do_nothing().returning(tasks.c.task_id)
+            return conn.execute(stmt).first() is not None
 
     def _candidates(self, node: str, now: float) -> Select[Any]:
         return (

@@ -32,6 +32,7 @@ from healthmesh.federation.messages import (
     SubmitResponse,
     Task,
     TaskResult,
+    parse_model,
 )
 from healthmesh.federation.signing import H_NONCE, new_nonce, sign_request, verify_response
 from healthmesh.federation.transport.base import PREFIX, ForgedResponse, TransportError
@@ -130,7 +131,7 @@ class SignedClient(ABC):
 
     def register(self, record: PublicRecord, metadata: InstitutionMetadata) -> Registration:
         """See :meth:`~.base.NodeTransport.register`."""
-        req = RegisterRequest(record=record, metadata=metadata)
+        req = parse_model(RegisterRequest, {"record": record, "metadata": metadata})
         return Registration.model_validate(self._call("POST", "/register", req.model_dump()))
 
     def rotate(self, record: PublicRecord, signature: str) -> Registration:
@@ -141,7 +142,7 @@ class SignedClient(ABC):
 
     def poll(self, max_n: int = 10, wait_s: float = 0.0) -> list[Task]:
         """See :meth:`~.base.NodeTransport.poll`."""
-        req = PollRequest(max_n=max_n, wait_s=wait_s)
+        req = parse_model(PollRequest, {"max_n": max_n, "wait_s": wait_s})
         doc = self._call("POST", "/poll", req.model_dump(), wait_s=wait_s)
         try:
             return [Task.model_validate(t) for t in doc["tasks"]]
@@ -155,5 +156,5 @@ class SignedClient(ABC):
 
     def publish(self, kind: str, body: dict[str, Any]) -> None:
         """See :meth:`~.base.NodeTransport.publish`."""
-        req = PublishRequest(kind=kind, body=body)
+        req = parse_model(PublishRequest, {"kind": kind, "body": body})
         self._call("POST", "/publish", req.model_dump(mode="json"))

@@ -28,15 +28,14 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 import orjson
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
 from healthmesh.errors import (
     Forbidden,
     HealthmeshError,
-    InvalidInput,
     NotFound,
     NotSupported,
     PayloadTooLarge,
@@ -48,6 +47,7 @@ from healthmesh.federation.messages import (
     RegisterRequest,
     SubmitResponse,
     TaskResult,
+    parse_model,
 )
 from healthmesh.federation.queue.base import TaskQueue
 from healthmesh.federation.registry.base import InstitutionRegistry
@@ -63,7 +63,6 @@ from healthmesh.federation.signing import (
 from healthmesh.federation.transport.base import PREFIX
 
 log = logging.getLogger(__name__)
-M = TypeVar("M", bound=BaseModel)
 MAX_BODY = 16 * 1024 * 1024
 OnPublish = Callable[[str, str, dict[str, Any]], None]
 
@@ -82,17 +81,6 @@ class RotateRequest(BaseModel):
 
     record: PublicRecord
     signature: str
-
-
-def _parse(model: type[M], body: bytes) -> M:
-    try:
-        return model.model_validate_json(body)
-    except ValidationError as exc:
-        where = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}"
-            for e in exc.errors(include_input=False, include_url=False)[:5]
-        )
-        raise InvalidInput(f"invalid {model.__name__}: {where}") from exc
 
 
 def _outcome(exc: HealthmeshError) -> bytes:
@@ -205,7 +193,7 @@ class HubEndpoint:
         return self.record
 
     def _register(self, path: str, headers: Mapping[str, str], body: bytes) -> Any:
-        req = _parse(RegisterRequest, body)
+        req = parse_model(RegisterRequest, body)
         own = RequestVerifier(
             lambda inst: [req.record] if inst == req.record.institution else [],
             self.nonces,
@@ -217,12 +205,12 @@ class HubEndpoint:
 
     def _rotate(self, path: str, headers: Mapping[str, str], body: bytes) -> Any:
         who = self._approved(path, headers, body)
-        req = _parse(RotateRequest, body)
+        req = parse_model(RotateRequest, body)
         return self.registry.rotate(who.institution, req.record, req.signature)
 
     def _poll(self, path: str, headers: Mapping[str, str], body: bytes) -> Any:
         who = self._approved(path, headers, body)
-        req = _parse(PollRequest, body or b"{}")
+        req = parse_model(PollRequest, body or b"{}")
         deadline = time.monotonic() + req.wait_s
         while True:
             tasks = self.queue.lease(who.institution, req.max_n, self.lease_s)
@@ -234,7 +222,7 @@ class HubEndpoint:
 
     def _results(self, path: str, headers: Mapping[str, str], body: bytes) -> Any:
         who = self._approved(path, headers, body)
-        result = _parse(TaskResult, body)
+        result = parse_model(TaskResult, body)
         if result.node != who.institution:
             raise Forbidden("result names a node other than the sender")
         task = self.queue.task(result.task_id)
@@ -247,7 +235,7 @@ class HubEndpoint:
 
     def _publish(self, path: str, headers: Mapping[str, str], body: bytes) -> Any:
         who = self._approved(path, headers, body)
-        req = _parse(PublishRequest, body)
+        req = parse_model(PublishRequest, body)
         if self.on_publish is None:
             raise NotSupported("this hub accepts no publications")
         self.on_publish(who.institution, req.kind, dict(req.body))

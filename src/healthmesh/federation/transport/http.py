@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
+from typing import Any
 
 import httpx
 
@@ -17,9 +18,10 @@ from healthmesh.federation.transport.base import TransportError
 class HttpTransport(SignedClient):
     """``HttpTransport(identity, "https://hub.example", hub_key_id="…")``.
 
-    ``base_url`` is the hub's base URL (the router is mounted at its root); pin the hub with
-    ``hub`` (its record) or ``hub_key_id`` (its fingerprint). ``client`` may be given to
-    share a connection pool or set TLS options; :meth:`close` closes only an own client.
+        ``base_url`` is the hub's base URL (the router is mounted at its root); pin the hub with
+        ``hub`` (its record) or ``hub_key_id`` (its fingerprint). ``client`` may be given to
+        share a connection pool or set TLS options (its timeout must allow the long polls; an own
+    client waits ``wait_s`` + 30 s); :meth:`close` closes only an own client.
     """
 
     def __init__(
@@ -40,9 +42,10 @@ class HttpTransport(SignedClient):
     def _send(
         self, method: str, path: str, headers: dict[str, str], body: bytes, timeout_s: float
     ) -> tuple[int, Mapping[str, str], bytes]:
+        extra: dict[str, Any] = {"timeout": timeout_s} if self._own else {}
         try:
             resp = self.client.request(
-                method, self.base_url + path, headers=headers, content=body, timeout=timeout_s
+                method, self.base_url + path, headers=headers, content=body, **extra
             )
         except httpx.HTTPError as exc:
             raise TransportError(f"hub unreachable: {type(exc).__name__}") from exc
