@@ -82,6 +82,9 @@ class ResourceData:
                     self._by_patient[pid][rtype].append(res)
         refused = refused_research(consents)
         self._eligible = sorted(pid for pid in self._patients if pid not in refused)
+        # the data never change after construction: cohorts and values are cached by their JSON
+        self._members: dict[str, frozenset[str]] = {}
+        self._rows: dict[tuple[str, ...], list[list[V.Value]]] = {}
 
     # ---- what a patient has -------------------------------------------------------------
 
@@ -133,20 +136,27 @@ class ResourceData:
 
     def members(self, cohort: Cohort) -> frozenset[str]:
         """Ids of the cohort's patients."""
-        ref = cohort.reference_date
-        return frozenset(
-            pid
-            for pid in self._eligible
-            if all(self._matches(pid, c, ref) for c in cohort.include)
-            and not any(self._matches(pid, c, ref) for c in cohort.exclude)
-        )
+        key = cohort.model_dump_json()
+        if key not in self._members:
+            ref = cohort.reference_date
+            self._members[key] = frozenset(
+                pid
+                for pid in self._eligible
+                if all(self._matches(pid, c, ref) for c in cohort.include)
+                and not any(self._matches(pid, c, ref) for c in cohort.exclude)
+            )
+        return self._members[key]
 
     def count(self, cohort: Cohort) -> int:
         """Number of the cohort's patients."""
         return len(self.members(cohort))
 
     def _values(self, cohort: Cohort, variables: Sequence[Variable]) -> list[list[V.Value]]:
-        return V.rows(self, sorted(self.members(cohort)), variables, cohort.reference_date)
+        key = (cohort.model_dump_json(), *(v.model_dump_json() for v in variables))
+        if key not in self._rows:
+            pids = sorted(self.members(cohort))
+            self._rows[key] = V.rows(self, pids, variables, cohort.reference_date)
+        return self._rows[key]
 
     def crosstab(self, cohort: Cohort, variables: Sequence[Variable]) -> dict[CellKey, int]:
         """Counts by value combination (non-empty cells only; None = missing)."""

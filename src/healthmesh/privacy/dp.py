@@ -6,7 +6,8 @@ of floating-point attacks) and over finite floats for sums. Noise scales are cal
 ``opendp.prelude.binary_search_param`` against the privacy map of the measurement itself:
 ``max_divergence`` (pure epsilon) for Laplace; for Gaussian zero-concentrated DP converted with
 ``make_zCDP_to_approxDP`` and ``make_fix_delta`` to (epsilon, delta). These constructors sit behind
-OpenDP's ``contrib`` feature flag, enabled here on first use.
+OpenDP's ``contrib`` feature flag, enabled here when OpenDP is first
+used (it is imported lazily: importing it takes seconds).
 
 Nothing here charges a budget: :mod:`healthmesh.privacy.guard` charges, then calls these.
 """
@@ -18,18 +19,21 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-import opendp.prelude as dp
-
 from healthmesh.errors import InvalidInput
 from healthmesh.privacy.policy import DpSettings
 
 
 @functools.cache
-def _enable() -> None:
-    dp.enable_features("contrib")
+def _opendp() -> Any:
+    """``opendp.prelude`` with ``contrib`` enabled, imported on first use (it takes seconds)."""
+    import opendp.prelude as prelude
+
+    prelude.enable_features("contrib")
+    return prelude
 
 
 def _space(integer: bool, gaussian: bool) -> tuple[Any, Any]:
+    dp = _opendp()
     atom = dp.atom_domain(T=int) if integer else dp.atom_domain(T=float, nan=False)
     t = int if integer else float
     metric = dp.l2_distance(T=t) if gaussian else dp.l1_distance(T=t)
@@ -37,6 +41,7 @@ def _space(integer: bool, gaussian: bool) -> tuple[Any, Any]:
 
 
 def _measurement(integer: bool, gaussian: bool, scale: float, delta: float) -> Any:
+    dp = _opendp()
     space = _space(integer, gaussian)
     if not gaussian:
         return space >> dp.m.then_laplace(scale=scale)
@@ -49,7 +54,7 @@ def noise_scale(
     mechanism: str, integer: bool, sensitivity: float, epsilon: float, delta: float
 ) -> float:
     """The smallest noise scale OpenDP certifies for (epsilon[, delta]) at this sensitivity."""
-    _enable()
+    dp = _opendp()
     gaussian = mechanism == "gaussian"
     d_in: float | int = math.ceil(sensitivity) if integer else float(sensitivity)
     d_out: Any = (epsilon, delta) if gaussian else epsilon
