@@ -4,13 +4,12 @@ request under ``/federation/v1`` to a :class:`~healthmesh.federation.transport.H
 
 Mount it in the hub app with ``app.include_router(create_federation_router(endpoint))`` (a
 mount prefix is allowed: nodes sign the path from ``/federation/v1`` on).
-Long polls block a worker thread for up to ``wait_s`` (at most 60 s).
+Long polls wait on the event loop, not in a worker thread (:meth:`HubEndpoint.handle_async`).
 """
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
-from starlette.concurrency import run_in_threadpool
 
 from healthmesh.federation.transport.base import PREFIX
 from healthmesh.federation.transport.endpoint import HubEndpoint
@@ -26,7 +25,7 @@ def create_federation_router(endpoint: HubEndpoint) -> APIRouter:
         body = await request.body()
         path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         path = path[max(path.find(PREFIX), 0) :]  # signed from /federation/v1 on, any mount
-        resp = await run_in_threadpool(endpoint.handle, request.method, path, request.headers, body)
+        resp = await endpoint.handle_async(request.method, path, request.headers, body)
         return Response(resp.body, status_code=resp.status, headers=resp.headers, media_type=JSON)
 
     router.add_api_route(PREFIX + "/hub-identity", forward, methods=["GET"])

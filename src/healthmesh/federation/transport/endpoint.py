@@ -30,6 +30,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import anyio
+import anyio.to_thread
 import orjson
 from pydantic import BaseModel
 
@@ -46,6 +48,7 @@ from healthmesh.federation.messages import (
     PublishRequest,
     RegisterRequest,
     SubmitResponse,
+    Task,
     TaskResult,
     parse_model,
 )
@@ -81,6 +84,24 @@ class RotateRequest(BaseModel):
 
     record: PublicRecord
     signature: str
+
+
+def _encode(result: Any) -> bytes:
+    if isinstance(result, BaseModel):
+        return result.model_dump_json().encode()
+    return orjson.dumps(result)
+
+
+def _tasks_doc(tasks: list[Task]) -> dict[str, Any]:
+    return {"tasks": [t.model_dump(mode="json") for t in tasks]}
+
+
+def _failure(exc: Exception) -> tuple[int, bytes]:
+    if isinstance(exc, HealthmeshError):
+        return exc.status, _outcome(exc)
+    # never leak internals; the hub's log has the trace
+    log.error("federation endpoint failed", exc_info=exc)
+    return 500, _outcome(HealthmeshError("internal error at the hub"))
 
 
 def _outcome(exc: HealthmeshError) -> bytes:
@@ -130,7 +151,7 @@ class HubEndpoint:
             ("POST", "/publish"): self._publish,
         }
 
-    def enqueue(self, task: Any) -> bool:
+    def enqueue(self, task: Task) -> bool:
         """Queue a task and wake the long polls waiting for work."""
         new = self.queue.enqueue(task)
         with self._wake:
@@ -143,33 +164,54 @@ class HubEndpoint:
         self, method: str, path: str, headers: Mapping[str, str], body: bytes
     ) -> EndpointResponse:
         """Answer one request (``path`` with its query string, as signed)."""
+        try:
+            status, out = 200, _encode(self._dispatch(method, path, headers, body))
+        except Exception as exc:
+            status, out = _failure(exc)
+        return self._signed(headers, status, out)
+
+    async def handle_async(
+        self, method: str, path: str, headers: Mapping[str, str], body: bytes
+    ) -> EndpointResponse:
+        """As :meth:`handle`, for an event loop: blocking work runs in worker threads and a
+        long poll waits between attempts without holding a thread, so hundreds of nodes may
+        long-poll at once (it notices new tasks within ``poll_interval_s``)."""
+        if method.upper() != "POST" or path.split("?", 1)[0] != PREFIX + "/poll":
+            return await anyio.to_thread.run_sync(self.handle, method, path, headers, body)
+        try:
+            who, req = await anyio.to_thread.run_sync(self._poll_request, path, headers, body)
+            deadline = time.monotonic() + req.wait_s
+            while True:
+                tasks = await anyio.to_thread.run_sync(
+                    self.queue.lease, who.institution, req.max_n, self.lease_s
+                )
+                left = deadline - time.monotonic()
+                if tasks or left <= 0:
+                    break
+                await anyio.sleep(min(left, self.poll_interval_s))
+            status, out = 200, _encode(_tasks_doc(tasks))
+        except Exception as exc:
+            status, out = _failure(exc)
+        return self._signed(headers, status, out)
+
+    def _signed(self, headers: Mapping[str, str], status: int, out: bytes) -> EndpointResponse:
         nonce = headers.get(H_NONCE) or next(
             (v for k, v in headers.items() if k.lower() == H_NONCE.lower()), ""
         )
         if not NONCE_PATTERN.fullmatch(nonce):
             nonce = ""
-        try:
-            if len(body) > MAX_BODY:
-                raise PayloadTooLarge("request body too large")
-            route = path.split("?", 1)[0]
-            if not route.startswith(PREFIX + "/"):
-                raise NotFound("no such federation endpoint")
-            handler = self._routes.get((method.upper(), route[len(PREFIX) :]))
-            if handler is None:
-                raise NotFound("no such federation endpoint")
-            result = handler(path, headers, body)
-            status = 200
-            out = (
-                result.model_dump_json().encode()
-                if isinstance(result, BaseModel)
-                else (orjson.dumps(result))
-            )
-        except HealthmeshError as exc:
-            status, out = exc.status, _outcome(exc)
-        except Exception:  # never leak internals; the hub's log has the trace
-            log.exception("federation endpoint failed")
-            status, out = 500, _outcome(HealthmeshError("internal error at the hub"))
         return EndpointResponse(status, out, sign_response(self.identity, status, nonce, out))
+
+    def _dispatch(self, method: str, path: str, headers: Mapping[str, str], body: bytes) -> Any:
+        if len(body) > MAX_BODY:
+            raise PayloadTooLarge("request body too large")
+        route = path.split("?", 1)[0]
+        if not route.startswith(PREFIX + "/"):
+            raise NotFound("no such federation endpoint")
+        handler = self._routes.get((method.upper(), route[len(PREFIX) :]))
+        if handler is None:
+            raise NotFound("no such federation endpoint")
+        return handler(path, headers, body)
 
     # ---- authentication -----------------------------------------------------------------
 
@@ -208,15 +250,20 @@ class HubEndpoint:
         req = parse_model(RotateRequest, body)
         return self.registry.rotate(who.institution, req.record, req.signature)
 
-    def _poll(self, path: str, headers: Mapping[str, str], body: bytes) -> Any:
+    def _poll_request(
+        self, path: str, headers: Mapping[str, str], body: bytes
+    ) -> tuple[Authenticated, PollRequest]:
         who = self._approved(path, headers, body)
-        req = parse_model(PollRequest, body or b"{}")
+        return who, parse_model(PollRequest, body or b"{}")
+
+    def _poll(self, path: str, headers: Mapping[str, str], body: bytes) -> Any:
+        who, req = self._poll_request(path, headers, body)
         deadline = time.monotonic() + req.wait_s
         while True:
             tasks = self.queue.lease(who.institution, req.max_n, self.lease_s)
             left = deadline - time.monotonic()
             if tasks or left <= 0:
-                return {"tasks": [t.model_dump(mode="json") for t in tasks]}
+                return _tasks_doc(tasks)
             with self._wake:
                 self._wake.wait(min(left, self.poll_interval_s))
 
