@@ -9,6 +9,7 @@ Resources keep their ids; one that already exists becomes a new version (update)
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import multiprocessing
 import os
@@ -20,14 +21,19 @@ from pathlib import Path
 from typing import IO, Any
 
 import orjson
-from sqlalchemy import select, tuple_
+from sqlalchemy import Connection
 
 from healthmesh.errors import HealthmeshError
-from healthmesh.fhir.store import schema
-from healthmesh.fhir.store.bulkwrite import write_batch
+from healthmesh.fhir.store import bulkindex, schema
+from healthmesh.fhir.store.bulkwrite import write_rows
+from healthmesh.fhir.store.params import empty_rows, rows_by_kind
 from healthmesh.fhir.store.records import check_id, instant, new_id
 
 CHUNK = 1000
+#: NDJSON bytes per resource, roughly (Synthea: ~1,400); sizes the index-deferral decision
+BYTES_PER_RESOURCE = 1400
+#: imports of at least this many resources (estimated) defer the secondary indexes
+DEFER_MIN = 10_000
 R = schema.resource
 
 
@@ -46,16 +52,6 @@ class ImportReport:
             f"received {self.received}, created {self.created}, updated {self.updated}, "
             f"quarantined {self.quarantined} in {self.seconds:.1f} s ({rate:,.0f} resources/s)"
         )
-
-
-@dataclass
-class Prepared:
-    """A parsed, validated and indexed resource, ready to insert."""
-
-    res_type: str
-    res_id: str
-    content: bytes
-    rows: Any  # IndexRows
 
 
 def _open(path: Path) -> IO[bytes]:
@@ -82,16 +78,35 @@ def _lines(path: Path) -> Iterator[tuple[int, bytes]]:
         yield 1, orjson.dumps(doc)
 
 
+@dataclass
+class Batch:
+    """One prepared chunk: rows ready to insert and the lines that failed.
+
+    Plain tuples only (cheap to send back from a worker): ``resources`` in the column order
+    of ``fhir_resource``, ``index`` per index kind in the column order of its ``idx_*``
+    table, ``bad`` as (file, line, reason, raw line).
+    """
+
+    resources: list[tuple[Any, ...]] = field(default_factory=list)
+    index: dict[str, list[tuple[Any, ...]]] = field(default_factory=empty_rows)
+    bad: list[tuple[str, int, str, bytes]] = field(default_factory=list)
+
+
 def prepare_chunk(
-    chunk: list[tuple[str, int, bytes]], now: float
-) -> tuple[list[Prepared], list[tuple[str, int, str, bytes]]]:
-    """Parse, validate and index a chunk of lines (runs in a worker process)."""
+    chunk: list[tuple[str, int, bytes]],
+    now: float,
+    lids: list[int],
+    pids: dict[tuple[str, str], int],
+) -> Batch:
+    """Parse, validate and index a chunk of lines (runs in a worker process). The n-th good
+    line gets ``lids[n]``; ``pids`` maps (type, parameter code) to the store's pid."""
     from healthmesh.fhir.search import default_registry, extract
     from healthmesh.fhir.validation import check
 
     registry = default_registry()
-    ok: list[Prepared] = []
-    bad: list[tuple[str, int, str, bytes]] = []
+    stamp = instant(now)
+    out = Batch()
+    free = iter(lids)
     for source, line_no, raw in chunk:
         try:
             try:
@@ -105,20 +120,20 @@ def prepare_chunk(
             res["id"] = res_id
             meta = dict(res.get("meta") or {})
             meta["versionId"] = "1"
-            meta["lastUpdated"] = instant(now)
+            meta["lastUpdated"] = stamp
             res["meta"] = meta
             check(res)
-            ok.append(
-                Prepared(
-                    str(res["resourceType"]), res_id, orjson.dumps(res), extract(res, registry)
-                )
-            )
+            rows = extract(res, registry)
+            rtype = str(res["resourceType"])
+            lid = next(free)
+            out.resources.append((lid, rtype, res_id, 1, now, False, "POST", orjson.dumps(res)))
+            rows_by_kind(pids, rtype, lid, rows, out.index)
         except _Bad as exc:
-            bad.append((source, line_no, str(exc), raw))
+            out.bad.append((source, line_no, str(exc), raw))
         except HealthmeshError as exc:
             where = f" at {exc.location}" if exc.location else ""
-            bad.append((source, line_no, f"{exc.message}{where}", raw))
-    return ok, bad
+            out.bad.append((source, line_no, f"{exc.message}{where}", raw))
+    return out
 
 
 class _Bad(Exception):
@@ -146,44 +161,94 @@ def import_files(
     *,
     quarantine_dir: Path,
     workers: int | None = None,
+    defer_indexes: bool | None = None,
 ) -> ImportReport:
-    """Import NDJSON/Bundle files into ``store``; return counts. Bad lines are quarantined."""
+    """Import NDJSON/Bundle files into ``store``; return counts. Bad lines are quarantined.
+
+    ``defer_indexes`` drops the secondary search indexes for the load and rebuilds them at
+    the end (:mod:`healthmesh.fhir.store.bulkindex`); by default a load does so when it is
+    large (about ``DEFER_MIN`` resources or more) and at least half the store's size.
+    """
     report = ImportReport()
     start = time.perf_counter()
     now = time.time()
-    big = sum(p.stat().st_size for p in files) > 8 * 1024 * 1024
+    size = sum(p.stat().st_size * (8 if p.suffix == ".gz" else 1) for p in files)
+    big = size > 8 * 1024 * 1024
     n_workers = workers if workers is not None else (max(1, os.cpu_count() or 1) if big else 1)
+    if defer_indexes is None:
+        est = size // BYTES_PER_RESOURCE
+        defer_indexes = est >= DEFER_MIN and est >= store.count() // 2
     quarantine_dir.mkdir(parents=True, exist_ok=True)
     qfile = quarantine_dir / f"import-{int(now)}.ndjson"
-    with qfile.open("ab") as qout:
+    lids = _LidPool(store)
+    pids = dict(store.params.pids)
+    load = bulkindex.deferred(store.db) if defer_indexes else contextlib.nullcontext()
+    with qfile.open("ab") as qout, load:
         if n_workers <= 1:
             for chunk in _chunks(files):
-                _consume(store, prepare_chunk(chunk, now), report, qout)
+                batch = prepare_chunk(chunk, now, lids.take(len(chunk)), pids)
+                _consume(store, batch, report, qout, defer_indexes)
         else:
             ctx = multiprocessing.get_context("fork" if os.name == "posix" else "spawn")
             with ProcessPoolExecutor(n_workers, mp_context=ctx) as pool:
-                pending: list[Future[Any]] = []
+                pending: list[Future[Batch]] = []
                 for chunk in _chunks(files):
-                    pending.append(pool.submit(prepare_chunk, chunk, now))
+                    take = lids.take(len(chunk))
+                    pending.append(pool.submit(prepare_chunk, chunk, now, take, pids))
                     if len(pending) >= 2 * n_workers:
-                        _consume(store, pending.pop(0).result(), report, qout)
+                        _consume(store, pending.pop(0).result(), report, qout, defer_indexes)
                 for fut in pending:
-                    _consume(store, fut.result(), report, qout)
+                    _consume(store, fut.result(), report, qout, defer_indexes)
     if report.quarantined == 0:
         qfile.unlink(missing_ok=True)
     report.seconds = time.perf_counter() - start
     return report
 
 
+class _LidPool:
+    """Resource keys handed to workers ahead of the write, allocated in large blocks (keys
+    of lines that fail or turn out to be updates are simply never used)."""
+
+    BLOCK = 20_000
+
+    def __init__(self, store: Any) -> None:
+        self.store = store
+        self.free: list[int] = []
+
+    def take(self, n: int) -> list[int]:
+        if len(self.free) < n:
+            with self.store.db.write() as conn:
+                self.free.extend(self.store.db.allocate_lids(conn, max(n, self.BLOCK)))
+        got, self.free = self.free[:n], self.free[n:]
+        return got
+
+
+def _existing(conn: Connection, keys: list[tuple[str, str]]) -> set[tuple[str, str]]:
+    """Which (type, id) pairs are stored already: one IN query per type and 500 ids, on the
+    unique (type, id) index. Plain driver SQL: the statement differs in length every time, so
+    building it through SQLAlchemy would cost more than the lookups."""
+    by_type: dict[str, list[str]] = {}
+    for rtype, rid in keys:
+        by_type.setdefault(rtype, []).append(rid)
+    marks = "?" if conn.dialect.name == "sqlite" else "%s"
+    found: set[tuple[str, str]] = set()
+    for rtype, ids in by_type.items():
+        for i in range(0, len(ids), 500):
+            part = ids[i : i + 500]
+            sql = (
+                f"SELECT res_id FROM {R.name} WHERE res_type = {marks} "
+                f"AND res_id IN ({', '.join([marks] * len(part))})"
+            )
+            rows = conn.exec_driver_sql(sql, (rtype, *part)).all()
+            found.update((rtype, r[0]) for r in rows)
+    return found
+
+
 def _consume(
-    store: Any,
-    result: tuple[list[Prepared], list[tuple[str, int, str, bytes]]],
-    report: ImportReport,
-    qout: IO[bytes],
+    store: Any, batch: Batch, report: ImportReport, qout: IO[bytes], heartbeat: bool
 ) -> None:
-    ok, bad = result
-    report.received += len(ok) + len(bad)
-    for source, line_no, reason, raw in bad:
+    report.received += len(batch.resources) + len(batch.bad)
+    for source, line_no, reason, raw in batch.bad:
         report.quarantined += 1
         why = reason.split(" at ")[0][:80]
         report.reasons[why] = report.reasons.get(why, 0) + 1
@@ -198,27 +263,25 @@ def _consume(
             )
             + b"\n"
         )
-    if not ok:
+    if not batch.resources:
         return
     with store.writing() as tx:
-        keys = [(p.res_type, p.res_id) for p in ok]
-        existing: set[tuple[str, str]] = set()
-        for i in range(0, len(keys), 500):
-            part = keys[i : i + 500]
-            rows = tx.conn.execute(
-                select(R.c.res_type, R.c.res_id).where(tuple_(R.c.res_type, R.c.res_id).in_(part))
-            ).all()
-            existing.update((r[0], r[1]) for r in rows)
-        fresh = [p for p in ok if (p.res_type, p.res_id) not in existing]
+        if heartbeat:
+            bulkindex.beat(tx.conn)
+        existing = _existing(tx.conn, [(r[1], r[2]) for r in batch.resources])
         seen: set[tuple[str, str]] = set()
-        unique: list[Prepared] = []
-        dupes: list[Prepared] = []
-        for p in fresh:
-            ident = (p.res_type, p.res_id)
-            (dupes if ident in seen else unique).append(p)
+        fresh: list[tuple[Any, ...]] = []
+        again: list[tuple[Any, ...]] = []
+        for r in batch.resources:
+            ident = (r[1], r[2])
+            (again if ident in existing or ident in seen else fresh).append(r)
             seen.add(ident)
-        write_batch(store, tx, unique)
-        report.created += len(unique)
-        for p in [q for q in ok if (q.res_type, q.res_id) in existing] + dupes:
-            tx.update(p.res_type, p.res_id, orjson.loads(p.content))
+        index = batch.index
+        if again:  # drop the index rows of resources that become updates instead
+            keep = {r[0] for r in fresh}
+            index = {k: [row for row in rows if row[0] in keep] for k, rows in index.items()}
+        write_rows(tx, fresh, index)
+        report.created += len(fresh)
+        for r in again:
+            tx.update(r[1], r[2], orjson.loads(r[7]))
             report.updated += 1

@@ -14,6 +14,7 @@ from sqlalchemy import Connection, Table
 
 from healthmesh.fhir.store import schema
 from healthmesh.fhir.store.params import empty_rows, table_rows
+from healthmesh.fhir.store.records import Stored
 
 if TYPE_CHECKING:
     from healthmesh.fhir.store.store import FhirStore
@@ -54,12 +55,18 @@ def write_batch(store: FhirStore, tx: WriteTx, items: Sequence[Any]) -> None:
     for lid, item in zip(lids, items, strict=True):
         resources.append((lid, item.res_type, item.res_id, 1, ts, False, "POST", item.content))
         table_rows(store.params, item.res_type, lid, item.rows, index)
+    write_rows(tx, resources, index)
+
+
+def write_rows(
+    tx: WriteTx, resources: Sequence[tuple[Any, ...]], index: dict[str, list[tuple[Any, ...]]]
+) -> None:
+    """Insert prepared rows: ``resources`` in ``fhir_resource`` column order (version 1, lids
+    already allocated) and their index rows by kind, and note them as written."""
+    if not resources:
+        return
+    tx.flush()
     fast_insert(tx.conn, schema.resource, resources)
     for kind, rows in index.items():
         fast_insert(tx.conn, schema.INDEX_TABLES[kind], rows)
-    for item, r in zip(items, resources, strict=True):
-        from healthmesh.fhir.store.records import Stored
-
-        tx.written.append(
-            Stored(r[0], item.res_type, item.res_id, 1, ts, False, "POST", item.content)
-        )
+    tx.written.extend(Stored(*r) for r in resources)

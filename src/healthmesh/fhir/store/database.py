@@ -57,6 +57,10 @@ class Database:
             self.read_engine = self.write_engine
         self._write_lock = threading.Lock() if self.is_sqlite else None
         apply_migrations(self.write_engine, "fhir", schema.MIGRATIONS)
+        # a bulk load that died may have left its deferred indexes missing
+        from healthmesh.fhir.store.bulkindex import ensure_indexes
+
+        ensure_indexes(self)
 
     @property
     def dialect(self) -> str:

@@ -109,7 +109,17 @@ def table_rows(
     """Append one resource's index rows to ``out`` (by kind), as tuples in the column order
     of the index tables: ``(lid, pid, *values)``. The extracted tuples are laid out in that
     order already, so this only maps codes to pids."""
-    pids = params.pids
+    rows_by_kind(params.pids, res_type, lid, rows, out)
+
+
+def rows_by_kind(
+    pids: dict[tuple[str, str], int],
+    res_type: str,
+    lid: int,
+    rows: IndexRows,
+    out: dict[str, list[Row]],
+) -> None:
+    """:func:`table_rows` with a plain (type, code) -> pid mapping (usable in a worker)."""
     for kind in _SIMPLE_KINDS:
         dest = out[kind]
         for item in getattr(rows, kind):
