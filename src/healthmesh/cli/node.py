@@ -118,6 +118,16 @@ def reindex(data_dir: Path | None, db: str | None) -> None:
 _mount_clients()
 
 
+def _mount_federation_init() -> None:
+    """`healthmesh node init --data-dir D --institution ID`: the node's federation keys."""
+    from healthmesh.federation.cli import init
+
+    group.add_command(init)
+
+
+_mount_federation_init()
+
+
 @group.command()
 @click.option("--since", required=True, help="First day (YYYY-MM-DD).")
 @click.option("--until", required=True, help="Day after the last (YYYY-MM-DD).")
