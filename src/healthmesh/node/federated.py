@@ -75,6 +75,8 @@ class FederatedNode:
     studies: NodeStudies
     agent: NodeAgent
     metadata: InstitutionMetadata
+    release_log: ReleaseLog
+    budget: BudgetStore
     _thread: threading.Thread | None = field(default=None, repr=False)
     _stop: threading.Event = field(default_factory=threading.Event, repr=False)
 
@@ -139,7 +141,9 @@ def build_federated_node(
         catalog_interval=catalog_interval,
         **({"algorithms": algorithms} if algorithms is not None else {}),
     )
-    return FederatedNode(identity.institution, identity, store, studies, agent, metadata)
+    return FederatedNode(
+        identity.institution, identity, store, studies, agent, metadata, log, budget
+    )
 
 
 def data_dir_identity(data_dir: Path, institution: str) -> Identity:
