@@ -77,3 +77,13 @@ def test_cli_init(tmp_path: Path) -> None:
     assert r.exit_code == 0 and "existing" in r.output and key_id in r.output
     r = runner.invoke(init, ["--data-dir", str(tmp_path), "--institution", "hosp-b"])
     assert r.exit_code == 1 and "identity of hosp-a" in r.output
+
+
+def test_mounted_under_healthmesh_node(tmp_path: Path) -> None:
+    from healthmesh.cli import main
+
+    r = CliRunner().invoke(
+        main, ["node", "init", "--data-dir", str(tmp_path), "--institution", "cdc-1"]
+    )
+    assert r.exit_code == 0, r.output
+    assert load(identity_dir(tmp_path)).institution == "cdc-1"
