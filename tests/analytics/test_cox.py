@@ -6,10 +6,13 @@ import numpy as np
 import pytest
 from statsmodels.duration.hazard_regression import PHReg
 
+from healthmesh.analytics import _cox_grid as cox_grid
+from healthmesh.analytics import _survival as sv
 from healthmesh.analytics import cox
 from healthmesh.errors import InvalidInput
 
 from .model_doubles import ArrayData, LocalHub, RecordingGuard
+from .model_resources import released_times
 
 OS = {"kind": "survival", "name": "os", "start_codes": ["|C50*"], "censor_date": "2025-12-31"}
 AGE = {"kind": "age", "name": "age"}
@@ -58,7 +61,7 @@ def _pooled(nodes: dict[str, ArrayData]):
 
 @pytest.mark.parametrize(
     ("sizes", "ties"),
-    [([800, 800, 800], False), ([2000, 60, 400, 150, 1200, 90], False), ([900, 300, 500], True)],
+    [([500, 500, 500], False), ([700, 60, 250, 100, 400, 90], False), ([900, 300, 500], True)],
     ids=["3 balanced", "6 unbalanced", "tied times"],
 )
 def test_equals_statsmodels_phreg_stratified_by_node(sizes: list[int], ties: bool) -> None:
@@ -146,5 +149,100 @@ def test_constant_covariate_is_refused() -> None:
     ],
 )
 def test_validate_names_the_bad_parameter(change: dict, match: str) -> None:
+    with pytest.raises(InvalidInput, match=match):
+        cox.ALGORITHM.validate({**PARAMS, **change})
+
+
+# ---- one baseline hazard for all nodes (strata none): risk-set sums on the hub's grid ----
+
+
+def _released_pooled(nodes: dict[str, ArrayData], k: int, bin_days: float | None):
+    """Pooled rows with every node's times released by the independent coarsening rule."""
+    rows = []
+    for d in nodes.values():
+        t = sv.to_grid(d.table["os_time"], bin_days).copy()
+        e = d.table["os_event"]
+        for flag in (1.0, 0.0):
+            idx = np.flatnonzero(e == flag)
+            order = idx[np.argsort(t[idx], kind="stable")]
+            t[order] = released_times(t[idx], k)
+        rows.append(np.column_stack([t, e, *[d.table[c] for c in COLUMNS]]))
+    return np.vstack(rows)
+
+
+def _phreg(m: np.ndarray):
+    return PHReg(m[:, 0], m[:, 2:], status=m[:, 1], ties="breslow").fit(maxiter=100)
+
+
+def _assert_fit(out: dict, ref) -> None:
+    coef = np.array([r["estimate"] for r in out["coefficients"]])
+    se = np.array([r["se"] for r in out["coefficients"]])
+    assert np.max(np.abs(coef - ref.params)) < 1e-8
+    assert np.max(np.abs(se - ref.bse)) < 1e-8
+    assert out["log_likelihood"] == pytest.approx(ref.llf, rel=1e-11)
+    assert out["strata"] == "none"
+
+
+def test_pooled_baseline_without_coarsening_equals_phreg_on_raw_data() -> None:
+    nodes = _nodes([400, 100, 250], seed=31)
+    hub = LocalHub(cox.ALGORITHM, nodes, RecordingGuard(min_cell=1))
+    out = hub.run({**PARAMS, "strata": "none"})
+    raw = np.vstack(
+        [
+            np.column_stack([d.table[c] for c in ["os_time", "os_event", *COLUMNS]])
+            for d in nodes.values()
+        ]
+    )
+    _assert_fit(out, _phreg(raw))
+
+
+@pytest.mark.parametrize("bin_days", [None, 30.0])
+def test_pooled_baseline_equals_phreg_on_released_times(bin_days: float | None) -> None:
+    nodes = _nodes([900, 120, 500, 60], seed=32, ties=True)
+    params = {**PARAMS, "strata": "none", "times": "binned" if bin_days else "exact"}
+    if bin_days:
+        params["bin_days"] = bin_days
+    hub = LocalHub(cox.ALGORITHM, nodes)
+    out = hub.run(params)
+    _assert_fit(out, _phreg(_released_pooled(nodes, 5, bin_days)))
+    first = [p for p in hub.sent if "event_times" in p]
+    assert len(first) == 4 and all(min(p["event_counts"]) >= 5 for p in first)
+
+
+def test_released_times_make_every_risk_set_whole_groups() -> None:
+    rng = np.random.default_rng(33)
+    time = rng.integers(0, 400, 300).astype(float)
+    event = (rng.random(300) < 0.4).astype(float)
+    released = cox_grid.released_times(time, event, 5, None)
+    assert np.all(released >= time)  # patients only ever move later
+    for g in np.unique(released):
+        at_risk = int(np.sum(released >= g))
+        assert at_risk == 0 or at_risk >= 5
+        assert int(np.sum((released == g) & (event == 1))) in (0, *range(5, 301))
+        assert int(np.sum((released == g) & (event == 0))) in (0, *range(5, 301))
+
+
+def test_node_refuses_a_grid_without_its_event_times() -> None:
+    data = _nodes([200], seed=34)["n0"]
+    ctx = LocalHub(cox.ALGORITHM, {"a": data}).ctxs["a"]
+    args = {**PARAMS, "strata": "none", "beta": [0.0, 0.0, 0.0]}
+    with pytest.raises(InvalidInput, match="grid lacks"):
+        cox.node_risk_sets(ctx, {**args, "grid": [1.0, 2.0]})
+    with pytest.raises(InvalidInput, match="increasing"):
+        cox.node_risk_sets(ctx, {**args, "grid": [2.0, 1.0]})
+    with pytest.raises(InvalidInput, match="beta"):
+        cox.node_risk_sets(ctx, {**args, "beta": None, "grid": []})
+
+
+@pytest.mark.parametrize(
+    ("change", "match"),
+    [
+        ({"strata": "site"}, "strata"),
+        ({"times": "binned"}, "strata 'none'"),
+        ({"strata": "none", "times": "daily"}, "times"),
+        ({"strata": "none", "bin_days": 30}, "binned"),
+    ],
+)
+def test_validate_strata_and_times(change: dict, match: str) -> None:
     with pytest.raises(InvalidInput, match=match):
         cox.ALGORITHM.validate({**PARAMS, **change})

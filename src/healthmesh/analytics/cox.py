@@ -1,25 +1,35 @@
-"""Federated Cox proportional hazards, stratified by node (Breslow ties), by Newton–Raphson.
+"""Federated Cox proportional hazards (Breslow ties) by Newton–Raphson at the hub.
 
-Each node is its own stratum with its own baseline hazard (as in WebDISCO and the usual
-"stratified Cox" for multi-site data), so the partial likelihood is a sum over nodes of terms
-that need only the node's own risk sets. For the hub's coefficients each node returns its
-log partial likelihood, score vector and information matrix (``p`` and ``p x p`` sums, never
-rows or times); the hub adds them and takes a Newton step, halving it when the likelihood
-falls. The fit equals statsmodels ``PHReg(..., strata=node, ties="breslow")`` on the pooled
-data. The risk-set sums are written here (numpy cumulative sums) because statsmodels does not
-expose per-stratum score and information for a given coefficient vector without its data.
+``strata: "node"`` (default): each node is its own stratum with its own baseline hazard (as in
+WebDISCO and the usual "stratified Cox" for multi-site data), so the partial likelihood is a sum
+over nodes of terms that need only the node's own risk sets. For the hub's coefficients each
+node returns its log partial likelihood, score vector and information matrix (``p`` and
+``p x p`` sums, never rows or times). Equals statsmodels ``PHReg(strata=node)`` on the pooled
+data.
+
+``strata: "none"``: one baseline hazard for all; each node returns risk-set sums at the hub's
+grid of event times (see :mod:`healthmesh.analytics._cox_grid`), with times ``exact`` or
+``binned`` (``bin_days``) and coarsened to min cell as for Kaplan–Meier. Equals ``PHReg`` on the
+pooled data with the released times.
+
+The hub adds the nodes' terms and takes a Newton step, halving it when the likelihood falls.
+The risk-set sums are written here (numpy cumulative sums) because statsmodels does not expose
+per-stratum score and information for a given coefficient vector without the data.
 
 Parameters: ``cohort``, ``survival`` (survival variable), ``covariates`` (numeric or
-categorical, no intercept), ``max_iter`` (default 25), ``tol`` (relative Newton step, 1e-8).
-Node guard: cohort (first round), complete cases and events as cells, the GLM parameter limit.
+categorical, no intercept), ``strata``, ``times``/``bin_days`` (strata none only),
+``max_iter`` (default 25), ``tol`` (relative Newton step, 1e-8). Node guard: cohort (first
+round), complete cases and events as cells, the GLM parameter limit (every round).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
+from healthmesh.analytics import _cox_grid as grid
 from healthmesh.analytics import _model_fit as mf
 from healthmesh.analytics import _survival as sv
 from healthmesh.analytics._model_fit import Vector
@@ -28,6 +38,12 @@ from healthmesh.analytics.sdk import Algorithm, HubContext, NodeContext, Params,
 from healthmesh.errors import InvalidInput
 
 _MAX_HALVINGS = 20
+STRATA = ("node", "none")
+_HINT = "; a covariate may predict the event order perfectly (monotone likelihood)"
+_ARGS = ("cohort", "survival", "covariates", "times", "bin_days")
+
+#: the terms at one beta: released partials, log-likelihood (-inf on overflow), score, info
+Terms = tuple[dict[str, Released], float, Vector, Vector]
 
 
 def _parse(params: Params) -> tuple[Any, Any, list[Variable]]:
@@ -38,9 +54,20 @@ def _parse(params: Params) -> tuple[Any, Any, list[Variable]]:
     return cohort, survival, covariates
 
 
+def _strata(params: Params) -> str:
+    strata = params.get("strata", "node")
+    if strata not in STRATA:
+        raise InvalidInput(f"'strata' must be one of {', '.join(STRATA)}", location="strata")
+    if strata == "node" and ("times" in params or "bin_days" in params):
+        raise InvalidInput("'times' and 'bin_days' need strata 'none'", location="times")
+    return str(strata)
+
+
 def validate(params: Params) -> None:
     """Hub-side check of a study's parameters (InvalidInput naming the bad one)."""
     _parse(params)
+    _strata(params)
+    sv.parse_grid(params)
     mf.parse_int(params, "max_iter", 25, 1, 200)
     mf.parse_float(params, "tol", 1e-8, 1e-14, 1e-2)
 
@@ -70,24 +97,32 @@ def breslow(time: Vector, event: Vector, x: Vector, beta: Vector) -> tuple[float
     return loglik, score, info
 
 
-def node_newton(ctx: NodeContext, args: Params) -> Released:
-    """The node's stratum terms at the hub's ``beta`` (None: the first round, at 0)."""
+def _node_data(
+    ctx: NodeContext, args: Params, *, first: bool
+) -> tuple[Released, Vector, Vector, Vector]:
+    """The node's survival design, guarded: (header to release, time, event, covariates)."""
     cohort, survival, covariates = _parse(args)
     names, data = ctx.data.matrix(cohort, [survival, *covariates])
     mf.check_finite(data, "the model's data")
     time, event, x = data[:, 0], data[:, 1], data[:, 2:]
     sv.check_survival(time, event)
-    n, p = x.shape
-    beta = mf.parse_beta(args, p)
-    if beta is None:
+    if first:
         ctx.guard.cohort(ctx.data.members(cohort))
-        beta = np.zeros(p)
-    events = int(event.sum())
+    n, events = x.shape[0], int(event.sum())
     ctx.guard.cells([n, events], what="complete cases and events")
-    ctx.guard.glm(n, p)
+    ctx.guard.glm(n, x.shape[1])
+    return {"names": names[2:], "n": n, "events": events}, time, event, x
+
+
+def node_newton(ctx: NodeContext, args: Params) -> Released:
+    """strata node: the node's stratum terms at the hub's ``beta`` (None: first round, at 0)."""
+    beta = args.get("beta")
+    out, time, event, x = _node_data(ctx, args, first=beta is None)
+    beta = mf.parse_beta(args, x.shape[1])
     with np.errstate(over="ignore", under="ignore", invalid="ignore", divide="ignore"):
-        loglik, score, info = breslow(time, event, x, beta)
-    out: Released = {"names": names[2:], "n": n, "events": events}
+        loglik, score, info = breslow(
+            time, event, x, np.zeros(x.shape[1]) if beta is None else beta
+        )
     if not (np.isfinite(loglik) and np.isfinite(score).all() and np.isfinite(info).all()):
         return {**out, "overflow": True}
     return {
@@ -99,64 +134,128 @@ def node_newton(ctx: NodeContext, args: Params) -> Released:
     }
 
 
+def node_event_times(ctx: NodeContext, args: Params) -> Released:
+    """strata none, round 0: the node's released event times and events at each."""
+    out, time, event, _ = _node_data(ctx, args, first=True)
+    released = grid.released_times(time, event, ctx.guard.min_cell, sv.parse_grid(args))
+    times, counts = grid.event_table(released, event)
+    ctx.guard.cells(counts, what="events at a time")
+    return {**out, "event_times": times, "event_counts": counts}
+
+
+def node_risk_sets(ctx: NodeContext, args: Params) -> Released:
+    """strata none: risk-set sums at the hub's ``grid`` for its ``beta``."""
+    out, time, event, x = _node_data(ctx, args, first=False)
+    beta = mf.parse_beta(args, x.shape[1])
+    if beta is None:
+        raise InvalidInput("'beta' is required", location="beta")
+    released = grid.released_times(time, event, ctx.guard.min_cell, sv.parse_grid(args))
+    with np.errstate(over="ignore", under="ignore", invalid="ignore", divide="ignore"):
+        sums = grid.risk_set_sums(released, event, x, beta, grid.parse_grid_times(args.get("grid")))
+    finite = all(np.isfinite(np.asarray(v, dtype=np.float64)).all() for v in sums.values())
+    return {**out, "overflow": False, **sums} if finite else {**out, "overflow": True}
+
+
 def central(ctx: HubContext, params: Params) -> dict[str, Any]:
-    """The hub's Newton–Raphson over the node strata; the coefficient table (hazard ratios)."""
+    """The hub's Newton–Raphson over the nodes; the coefficient table with hazard ratios."""
     validate(params)
     _, _, covariates = _parse(params)
     max_iter = mf.parse_int(params, "max_iter", 25, 1, 200)
     tol = mf.parse_float(params, "tol", 1e-8, 1e-14, 1e-2)
     names = mf.design_names(covariates)
+    args = {k: params[k] for k in _ARGS if k in params}
+    strata = _strata(params)
     for _restart in range(len(ctx.nodes) + 1):
-        fit = _fit(ctx, params, names, max_iter, tol)
+        members: set[str] = set()
+        if strata == "node":
+            evaluate = _stratified(ctx, args, names, members)
+        else:
+            evaluate = _pooled_baseline(ctx, args, names, members)
+        fit = _newton(evaluate, len(names), max_iter, tol)
         if fit is not None:
-            return fit
+            parts, beta, info, loglik, iterations = fit
+            return _result(parts, names, beta, info, loglik, iterations, strata)
     raise mf.no_nodes(ctx)
 
 
-def _round(ctx: HubContext, params: Params, beta: Vector | None) -> dict[str, Released]:
-    args = {k: params[k] for k in ("cohort", "survival", "covariates") if k in params}
-    args["beta"] = None if beta is None else beta.tolist()
-    parts = ctx.call("newton", args)
+def _call(
+    ctx: HubContext, method: str, args: Params, names: list[str], members: set[str]
+) -> dict[str, Released] | None:
+    """One round; None when the set of nodes answering changed (a node refused: restart)."""
+    parts = ctx.call(method, args)
     if not parts:
         raise mf.no_nodes(ctx)
+    if members and set(parts) != members:
+        return None
+    members.update(parts)
+    mf.same_names(parts, names)
     return parts
 
 
-def _fit(
-    ctx: HubContext, params: Params, names: list[str], max_iter: int, tol: float
-) -> dict[str, Any] | None:
-    """Newton with step halving; None when the set of nodes changed (a node refused): restart."""
-    hint = "; a covariate may predict the event order perfectly (monotone likelihood)"
+def _stratified(
+    ctx: HubContext, args: Params, names: list[str], members: set[str]
+) -> Callable[[Vector | None], Terms | None]:
+    def evaluate(beta: Vector | None) -> Terms | None:
+        parts = _call(
+            ctx, "newton", {**args, "beta": None if beta is None else beta.tolist()}, names, members
+        )
+        if parts is None:
+            return None
+        if any(p["overflow"] for p in parts.values()):
+            return parts, -np.inf, np.zeros(0), np.zeros(0)
+        loglik = float(sum(p["loglik"] for p in parts.values()))
+        return parts, loglik, mf.sum_parts(parts, "score"), mf.sum_parts(parts, "info")
+
+    return evaluate
+
+
+def _pooled_baseline(
+    ctx: HubContext, args: Params, names: list[str], members: set[str]
+) -> Callable[[Vector | None], Terms | None]:
+    first = _call(ctx, "event_times", args, names, members)
+    times = [] if first is None else [t for p in first.values() for t in p["event_times"]]
+    grid_times = sorted(set(times))
+
+    def evaluate(beta: Vector | None) -> Terms | None:
+        b = np.zeros(len(names)) if beta is None else beta
+        sent = {**args, "beta": b.tolist(), "grid": grid_times}
+        parts = None if first is None else _call(ctx, "risk_sets", sent, names, members)
+        if parts is None:
+            return None
+        if any(p["overflow"] for p in parts.values()):
+            return parts, -np.inf, np.zeros(0), np.zeros(0)
+        return parts, *grid.combine(list(parts.values()), b)
+
+    return evaluate
+
+
+def _newton(
+    evaluate: Callable[[Vector | None], Terms | None], p: int, max_iter: int, tol: float
+) -> tuple[dict[str, Released], Vector, Vector, float, int] | None:
+    """Newton with step halving from 0; None when the nodes changed (restart)."""
     beta: Vector | None = None
     best: tuple[float, Vector] | None = None
-    members: set[str] | None = None
     iterations, halvings = 0, 0
     while True:
-        parts = _round(ctx, params, beta)
-        members = members or set(parts)
-        if set(parts) != members:
+        terms = evaluate(beta)
+        if terms is None:
             return None
-        mf.same_names(parts, names)
-        current = np.zeros(len(names)) if beta is None else beta
-        if any(p["overflow"] for p in parts.values()):
-            loglik = -np.inf
-        else:
-            loglik = float(sum(p["loglik"] for p in parts.values()))
+        parts, loglik, score, info = terms
+        current = np.zeros(p) if beta is None else beta
         if best is not None and not loglik >= best[0] - 1e-12 * (1 + abs(best[0])):
             halvings += 1
             if halvings > _MAX_HALVINGS:
-                raise InvalidInput("model did not converge: likelihood does not increase" + hint)
+                raise InvalidInput("model did not converge: likelihood does not increase" + _HINT)
             beta = (current + best[1]) / 2.0
             continue
         if best is None and not np.isfinite(loglik):
             raise InvalidInput("model cannot be fitted: the likelihood overflows at 0")
         best, halvings = (loglik, current), 0
-        info = mf.sum_parts(parts, "info")
-        new = current + mf.newton_step(info, mf.sum_parts(parts, "score"), hint=hint)
+        new = current + mf.newton_step(info, score, hint=_HINT)
         if mf.converged(new - current, new, tol):
-            return _result(parts, names, new, info, loglik, iterations)
+            return parts, new, info, loglik, iterations
         if iterations >= max_iter:
-            raise InvalidInput(f"model did not converge in {max_iter} iterations" + hint)
+            raise InvalidInput(f"model did not converge in {max_iter} iterations" + _HINT)
         beta, iterations = new, iterations + 1
 
 
@@ -167,6 +266,7 @@ def _result(
     info: Vector,
     loglik: float,
     iterations: int,
+    strata: str,
 ) -> dict[str, Any]:
     table = mf.coef_table(names, beta, mf.inverse(info))
     for row in table:
@@ -175,7 +275,7 @@ def _result(
         "coefficients": table,
         "log_likelihood": loglik,
         "ties": "breslow",
-        "strata": "node",
+        "strata": strata,
         "iterations": iterations,
         "converged": True,
         "n": int(sum(p["n"] for p in parts.values())),
@@ -186,8 +286,8 @@ def _result(
 
 ALGORITHM = Algorithm(
     "cox",
-    "Cox proportional hazards stratified by node (Breslow ties), exact federated Newton–Raphson",
-    {"newton": node_newton},
+    "Cox proportional hazards (Breslow ties), stratified by node or with one baseline hazard",
+    {"newton": node_newton, "event_times": node_event_times, "risk_sets": node_risk_sets},
     central,
     validate,
 )
