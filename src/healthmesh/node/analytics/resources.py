@@ -171,9 +171,11 @@ class ResourceSql:
         start: dt.date | None = None,
         end: dt.date | None = None,
         extra: Extra | None = None,
+        within: Any = None,
     ) -> Select[Any]:
         """``(lid, patient)`` of the type's resources (not in error) with one of ``codes``
-        (any when None), dated in the window, meeting ``extra(lid)``."""
+        (any when None), dated in the window, meeting ``extra(lid)``; with ``within`` (a
+        cohort CTE), only of its patients, joined so the planner may drive from either side."""
         ref = REF.alias()
         conds: list[ColumnElement[bool]] = [
             ref.c.pid == self.pid(res_type, "subject"),
@@ -189,6 +191,8 @@ class ResourceSql:
             frm = ref
             lid = ref.c.lid
         conds.append(self.not_in_error(res_type, lid))
+        if within is not None:
+            frm = frm.join(within, within.c.res_id == ref.c.tid)
         if start is not None or end is not None:
             d, on = self.date_join(res_type, lid)
             frm = frm.outerjoin(d, on)

@@ -81,12 +81,10 @@ def _sex(res: ResourceSql, c: Any, levels: list[str]) -> ColumnElement[Any]:
 def _observations(res: ResourceSql, c: Any, v: ObservationVariable) -> Any:
     """``(patient, value)`` of the cohort's matching observations, one row per patient."""
     q = schema.idx_quantity.alias()
-    m = res.matching("Observation", v.codes, v.start, v.end).subquery()
+    m = res.matching("Observation", v.codes, v.start, v.end, within=c).subquery()
     vq = res.pid("Observation", "value-quantity")
-    base = (
-        select(m.c.patient, m.c.lid, q.c.value)
-        .join(q, and_(q.c.lid == m.c.lid, q.c.pid == vq, q.c.value.is_not(None)))
-        .where(m.c.patient.in_(select(c.c.res_id)))
+    base = select(m.c.patient, m.c.lid, q.c.value).join(
+        q, and_(q.c.lid == m.c.lid, q.c.pid == vq, q.c.value.is_not(None))
     )
     if v.pick in ("mean", "min", "max"):
         b = base.subquery()
@@ -128,13 +126,12 @@ def _observations(res: ResourceSql, c: Any, v: ObservationVariable) -> Any:
 
 
 def _survival_start(res: ResourceSql, c: Any, v: SurvivalVariable) -> Any:
-    m = res.matching("Condition", v.start_codes).subquery()
+    m = res.matching("Condition", v.start_codes, within=c).subquery()
     r = R.alias()
     start = func.min(date_text(r.c.content, ("onsetDateTime", "recordedDate")))
     return (
         select(m.c.patient, start.label("start"))
         .join(r, r.c.lid == m.c.lid)
-        .where(m.c.patient.in_(select(c.c.res_id)))
         .group_by(m.c.patient)
         .subquery()
     )
