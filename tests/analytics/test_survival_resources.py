@@ -9,6 +9,7 @@ from pydantic import TypeAdapter
 from statsmodels.duration.hazard_regression import PHReg
 from statsmodels.duration.survfunc import SurvfuncRight
 
+from healthmesh.analytics import _cox_grid as cox_grid
 from healthmesh.analytics import _survival as sv
 from healthmesh.analytics import cox, kaplan_meier
 from healthmesh.analytics.cohort import Cohort, Variable
@@ -80,3 +81,27 @@ def test_small_institution_refuses_survival_releases(nodes: dict[str, ResourceDa
         cox.ALGORITHM, {"cohort": {}, "survival": OS, "covariates": [AGE, SEX, DM]}, with_tiny
     )
     assert fit.refused == {"tiny": "min-cell-size"} and "tiny" not in fit.result["n_by_node"]
+
+
+def test_cox_with_one_baseline_equals_phreg_on_released_times(
+    nodes: dict[str, ResourceData],
+) -> None:
+    covariates = [AGE, SEX, DM]
+    params = {
+        "cohort": {},
+        "survival": OS,
+        "covariates": covariates,
+        "strata": "none",
+        "times": "binned",
+    }
+    run = run_local(cox.ALGORITHM, params, nodes)
+    rows = []
+    for data in nodes.values():
+        m = _matrix(data, [OS, *covariates])
+        m[:, 0] = cox_grid.released_times(m[:, 0], m[:, 1], 5, 30.0)
+        rows.append(m)
+    m = np.vstack(rows)
+    ref = PHReg(m[:, 0], m[:, 2:], status=m[:, 1], ties="breslow").fit(maxiter=100)
+    coef = np.array([r["estimate"] for r in run.result["coefficients"]])
+    assert np.max(np.abs(coef - ref.params)) < 1e-8
+    assert run.result["log_likelihood"] == pytest.approx(ref.llf, rel=1e-11)
