@@ -9,8 +9,13 @@ An algorithm module exposes ``ALGORITHM = Algorithm(...)``:
 - ``central``: ``(ctx: HubContext, params) -> dict`` runs at the hub, calls node methods with
   ``ctx.call`` (as many rounds as it needs) and combines the partial results.
 
-The same module runs unchanged in the in-process federation (:func:`run_local`, for tests and
-algorithm authors), in the demo and in production (tasks carried by the federation transport).
+The same module runs unchanged in the in-process federation
+(:func:`healthmesh.analytics.local.run_local`, for tests and algorithm authors; it returns a
+``RunResult`` with the result, the nodes that took part and those that refused), in the demo
+and in production (tasks carried by the federation transport).
+
+Released counts come back from the guard as floats (noised under DP); the built-in algorithms
+round them to whole numbers before releasing.
 
 Example::
 
@@ -51,9 +56,10 @@ class ReleaseGuard(Protocol):
     def min_cell(self) -> int: ...
 
     def cohort(self, members: frozenset[str]) -> None:
-        """The cohort about to be described: refuses a cohort smaller than the minimum cell
-        size, or one that differs from an earlier released cohort of the same researcher by
-        fewer than the minimum cell size patients (differencing). Records it when allowed."""
+        """The cohort about to be described: refuses a non-empty cohort smaller than the
+        minimum cell size (an empty one is allowed: it describes nobody), or one that differs
+        from an earlier released cohort of the same researcher by 1 to min_cell - 1 patients
+        (differencing). Records it when allowed."""
         ...
 
     def cells(self, counts: Sequence[int], *, what: str) -> None:
