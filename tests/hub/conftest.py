@@ -26,7 +26,7 @@ def node_resources() -> dict[str, list[dict[str, Any]]]:
 @pytest.fixture
 def fed(node_resources: dict[str, list[dict[str, Any]]]) -> Iterator[InProcessFederation]:
     specs = [NodeSpec(n, KINDS[n]) for n in SIZES]  # type: ignore[arg-type]
-    with InProcessFederation(specs, job_timeout=20, catalog=False) as federation:
+    with InProcessFederation(specs, job_timeout=20) as federation:
         for name, res in node_resources.items():
             federation.load(name, res)
         yield federation
