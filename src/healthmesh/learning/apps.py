@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 from flwr.app import Context, Message
 from flwr.client import Client, ClientApp, NumPyClient
 from flwr.client.mod import fixedclipping_mod, secaggplus_mod
@@ -31,7 +30,6 @@ from flwr.server.workflow.constant import MAIN_PARAMS_RECORD
 
 from healthmesh.errors import HealthmeshError
 from healthmesh.learning.metrics import accuracy, concordance_index
-from healthmesh.learning.models import build_model, get_weights, local_train, predict, set_weights
 from healthmesh.learning.privacy import calibrate_noise, epsilon_spent
 from healthmesh.learning.spec import TrainingSpec, parse_spec
 from healthmesh.learning.strategies import RunLog, build_strategy
@@ -53,11 +51,15 @@ class NodeClient(NumPyClient):
     """One institution's side of the run: trains on its rows, evaluates on its test rows."""
 
     def __init__(self, spec: TrainingSpec, data: dict[str, np.ndarray], institution: str):
+        import torch  # here, not at import: SecAgg+ key-exchange messages need no torch
+
+        from healthmesh.learning import models
         self.spec, self.institution = spec, institution
+        self.models = models
         self.x, self.y = data["x_train"], data["y_train"]
         self.x_test, self.y_test = data["x_test"], data["y_test"]
         torch.set_num_threads(1)
-        self.model = build_model(spec.model, spec.n_features, spec.hidden)
+        self.model = models.build_model(spec.model, spec.n_features, spec.hidden)
         self.noise = 0.0
         if spec.dp is not None and spec.dp.level == "record":
             self.noise = calibrate_noise(
@@ -66,7 +68,7 @@ class NodeClient(NumPyClient):
             )
 
     def fit(self, parameters: NDArrays, config: dict[str, Scalar]) -> tuple[NDArrays, int, dict[str, Scalar]]:
-        set_weights(self.model, parameters)  # type: ignore[arg-type]
+        self.models.set_weights(self.model, parameters)  # type: ignore[arg-type]
         cfg = self.spec.local(proximal=self.spec.strategy == "fedprox")
         if self.noise:
             from dataclasses import replace
@@ -74,15 +76,15 @@ class NodeClient(NumPyClient):
             assert self.spec.dp is not None
             cfg = replace(cfg, dp_clip=self.spec.dp.clip, dp_noise=self.noise)
         rnd = int(config.get("round", 0))
-        loss = local_train(
+        loss = self.models.local_train(
             self.model, self.spec.model, self.x, self.y, cfg,
             seed=_seed(self.spec.seed, rnd, self.institution),
         )
-        return get_weights(self.model), len(self.x), {"loss": loss}  # type: ignore[return-value]
+        return self.models.get_weights(self.model), len(self.x), {"loss": loss}  # type: ignore[return-value]
 
     def evaluate(self, parameters: NDArrays, config: dict[str, Scalar]) -> tuple[float, int, dict[str, Scalar]]:
-        set_weights(self.model, parameters)  # type: ignore[arg-type]
-        score = predict(self.model, self.x_test)
+        self.models.set_weights(self.model, parameters)  # type: ignore[arg-type]
+        score = self.models.predict(self.model, self.x_test)
         if self.spec.task == "survival":
             metric = concordance_index(self.y_test[:, 0], -score, self.y_test[:, 1])
         else:
@@ -136,8 +138,12 @@ def run_server(grid: Grid, context: Context) -> dict[str, Any]:
     """Run the whole training (all rounds) through ``grid``; write and return the result."""
     spec = parse_spec(str(context.run_config["spec"]))
     out = Path(str(context.run_config["result-dir"]))
+    import torch
+
+    from healthmesh.learning import models
+
     torch.manual_seed(spec.seed)
-    initial = get_weights(build_model(spec.model, spec.n_features, spec.hidden))
+    initial = models.get_weights(models.build_model(spec.model, spec.n_features, spec.hidden))
     n_clients = int(context.run_config.get("clients", spec.min_clients))
     log = RunLog()
     strategy = build_strategy(spec, initial, n_clients, log)  # type: ignore[arg-type]
@@ -150,7 +156,7 @@ def run_server(grid: Grid, context: Context) -> dict[str, Any]:
                 spec.secagg_threshold if spec.secagg_threshold <= 1 else int(spec.secagg_threshold)
             ),
             clipping_range=spec.secagg_clip,
-            max_weight=100_000.0,
+            max_weight=spec.secagg_max_weight,
         )
     started = time.perf_counter()
     DefaultWorkflow(fit_workflow=fit_workflow)(grid, legacy)

@@ -20,7 +20,7 @@ from torch.func import functional_call, grad, vmap
 from healthmesh.errors import InvalidInput
 
 if TYPE_CHECKING:
-    from healthmesh.learning.models import LocalConfig
+    from healthmesh.learning.spec import LocalConfig
 
 
 def private_gradients(

@@ -12,8 +12,6 @@ record-level DP-SGD (per-example clipping + Gaussian noise, :mod:`healthmesh.lea
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import numpy.typing as npt
 import torch
@@ -21,6 +19,7 @@ from torch import nn
 
 from healthmesh.errors import InvalidInput
 from healthmesh.learning.dpsgd import private_gradients
+from healthmesh.learning.spec import LocalConfig
 
 MODELS = ("logreg", "mlp", "cox")
 Arrays = list[npt.NDArray[np.float32]]
@@ -80,19 +79,6 @@ def loss_fn(kind: str, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     if kind == "cox":
         return cox_loss(out, y[:, 0], y[:, 1])
     return nn.functional.binary_cross_entropy_with_logits(out, y)
-
-
-@dataclass(frozen=True)
-class LocalConfig:
-    """How a client optimises locally in one round."""
-
-    steps: int = 100
-    batch_size: int = 4
-    lr: float = 1e-3
-    optimizer: str = "adam"  # adam | sgd
-    proximal_mu: float = 0.0  # FedProx
-    dp_clip: float = 0.0  # > 0: DP-SGD per-example clipping norm
-    dp_noise: float = 0.0  # DP-SGD noise multiplier
 
 
 def local_train(

@@ -4,12 +4,26 @@ as JSON in the run configuration (Flower run-config values are flat scalars)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from healthmesh.errors import InvalidInput
-from healthmesh.learning.models import LocalConfig
+
+@dataclass(frozen=True)
+class LocalConfig:
+    """How a client optimises locally in one round."""
+
+    steps: int = 100
+    batch_size: int = 4
+    lr: float = 1e-3
+    optimizer: str = "adam"  # adam | sgd
+    proximal_mu: float = 0.0  # FedProx
+    dp_clip: float = 0.0  # > 0: DP-SGD per-example clipping norm
+    dp_noise: float = 0.0  # DP-SGD noise multiplier
+
+
 
 STRATEGIES = ("fedavg", "fedprox", "fedadam", "fedyogi", "fedadagrad")
 
@@ -53,6 +67,9 @@ class TrainingSpec(BaseModel):
     secagg_shares: float = Field(default=1.0, gt=0)  # fraction (<= 1) or count of peers
     secagg_threshold: float = Field(default=0.5, gt=0)  # fraction or count to reconstruct
     secagg_clip: float = Field(default=8.0, gt=0)  # weights must lie in [-clip, clip]
+    # an institution's weight (its training rows) is capped here; SecAgg+ quantises
+    # weights * rows / max_weight, so a cap far above the largest node loses precision
+    secagg_max_weight: float = Field(default=1000.0, gt=0)
     min_clients: int = Field(default=2, ge=2)
     dp: DPSpec | None = None
     seed: int = 0

@@ -1,0 +1,228 @@
+"""Flower's deployment engine, offline: a SuperLink for the hub, a SuperNode per institution,
+each a subprocess, and ``flwr run`` submitting this package's apps to them.
+
+Flower 1.42 facts this relies on: the SuperLink serves its Fleet/Control/Runtime APIs on one
+HTTP port (``--port``); each SuperNode serves its own Runtime API port for the ClientApp
+processes it spawns (``--isolation subprocess``, the default); ``flwr run`` packages an app
+directory (a ``pyproject.toml`` naming the components) into a FAB. Nothing is installed at run
+time and nothing calls home: telemetry, update checks and runtime dependency installation are
+switched off in every process's environment. The app directory holds only that
+``pyproject.toml``; the components are imported from this (installed) package.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from healthmesh.errors import HealthmeshError, InvalidInput
+
+#: environment every Flower process gets (no network at run time)
+OFFLINE_ENV = {
+    "FLWR_TELEMETRY_ENABLED": "0",
+    "FLWR_DISABLE_UPDATE_CHECK": "1",
+    "FLWR_DISABLE_RUNTIME_DEPENDENCY_INSTALLATION": "1",
+}
+
+_APP_TOML = """[build-system]
+requires = ["hatchling"]
+build-backend = "hatchling.build"
+
+[project]
+name = "healthmesh-training"
+version = "1.0.0"
+description = "healthmesh governed federated training"
+license = "Apache-2.0"
+dependencies = []
+
+[tool.flwr.app]
+publisher = "healthmesh"
+
+[tool.flwr.app.components]
+serverapp = "healthmesh.learning.apps:server_app"
+clientapp = "healthmesh.learning.apps:client_app"
+
+[tool.flwr.app.config]
+spec = "{}"
+result-dir = ""
+clients = 2
+"""
+
+
+class DeploymentError(HealthmeshError):
+    """A Flower process failed to start or a run did not finish."""
+
+    status = 503
+    code = "transient"
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 free right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _bin(name: str) -> str:
+    path = Path(sys.executable).with_name(name)
+    return str(path) if path.exists() else name
+
+
+def _wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float, what: str) -> None:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if proc.poll() is not None:
+            raise DeploymentError(f"{what} exited with status {proc.returncode}")
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise DeploymentError(f"{what} did not open port {port} within {timeout:.0f}s")
+
+
+@dataclass
+class Deployment:
+    """A running SuperLink and its SuperNodes (one per institution), on localhost.
+
+    ``nodes`` maps an institution to its node configuration (``data``: path of its ``.npz``).
+    Use as a context manager; :meth:`run` submits one training run and waits for its result.
+    """
+
+    nodes: Mapping[str, Mapping[str, str]]
+    workdir: Path | None = None
+    start_timeout: float = 60.0
+    _procs: list[subprocess.Popen[bytes]] = field(default_factory=list, init=False)
+    _port: int = field(default=0, init=False)
+    _tmp: tempfile.TemporaryDirectory[str] | None = field(default=None, init=False)
+    _runs: int = field(default=0, init=False)
+
+    def __enter__(self) -> Deployment:
+        self.start()
+        return self
+
+    def __exit__(
+        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    @property
+    def env(self) -> dict[str, str]:
+        """The environment of every Flower process of this deployment."""
+        assert self.workdir is not None
+        # the SuperLink and SuperNodes spawn flower-superexec / flwr-* from PATH
+        path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+        home = str(self.workdir / "flwr-home")
+        return {**os.environ, **OFFLINE_ENV, "FLWR_HOME": home, "PATH": path}
+
+    def start(self) -> None:
+        """Start the SuperLink, then one SuperNode per institution."""
+        if len(self.nodes) < 2:
+            raise InvalidInput("a deployment needs at least two institutions")
+        if self.workdir is None:
+            self._tmp = tempfile.TemporaryDirectory(prefix="hm-flower-")
+            self.workdir = Path(self._tmp.name)
+        logs = self.workdir / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        self._port = free_port()
+        try:
+            link = self._spawn(
+                [_bin("flower-superlink"), "--insecure", "--port", str(self._port),
+                 "--database", str(self.workdir / "superlink.db"),
+                 "--disable-runtime-dependency-installation"],
+                logs / "superlink.log",
+            )
+            _wait_port(self._port, link, self.start_timeout, "SuperLink")
+            for name, cfg in self.nodes.items():
+                items = {"institution": name, **cfg}
+                node_cfg = " ".join(f'{k}="{v}"' for k, v in items.items())
+                port = free_port()
+                node = self._spawn(
+                    [_bin("flower-supernode"), "--insecure",
+                     "--superlink", f"127.0.0.1:{self._port}", "--port", str(port),
+                     "--node-config", node_cfg],
+                    logs / f"supernode-{name}.log",
+                )
+                _wait_port(port, node, self.start_timeout, f"SuperNode {name}")
+            self._write_config()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _spawn(self, argv: Sequence[str], log: Path) -> subprocess.Popen[bytes]:
+        out = log.open("ab")
+        proc = subprocess.Popen(  # the argv is built here from fixed names and ports
+            list(argv), stdout=out, stderr=subprocess.STDOUT, env=self.env,
+            cwd=self.workdir, start_new_session=True,
+        )
+        out.close()
+        self._procs.append(proc)
+        return proc
+
+    def _write_config(self) -> None:
+        assert self.workdir is not None
+        home = self.workdir / "flwr-home"
+        home.mkdir(exist_ok=True)
+        (home / "config.toml").write_text(
+            '[superlink]\ndefault = "healthmesh"\n\n[superlink.healthmesh]\n'
+            f'address = "127.0.0.1:{self._port}"\ninsecure = true\n'
+        )
+        app = self.workdir / "app"
+        app.mkdir(exist_ok=True)
+        (app / "pyproject.toml").write_text(_APP_TOML)
+
+    def run(self, spec_json: str, timeout: float = 600.0) -> dict[str, Any]:
+        """Submit one run (``flwr run``) and wait for the ServerApp's ``result.json``."""
+        assert self.workdir is not None
+        self._runs += 1
+        out = self.workdir / f"run-{self._runs}"
+        overrides = self.workdir / f"run-{self._runs}.toml"
+        overrides.write_text(
+            f"spec = {json.dumps(spec_json)}\nresult-dir = {json.dumps(str(out))}\n"
+            f"clients = {len(self.nodes)}\n"
+        )
+        proc = subprocess.run(
+            [_bin("flwr"), "run", str(self.workdir / "app"), "healthmesh",
+             "--run-config", str(overrides), "--format", "json"],
+            env=self.env, cwd=self.workdir, capture_output=True, timeout=120, check=False,
+        )
+        if proc.returncode != 0:
+            raise DeploymentError(f"flwr run failed with status {proc.returncode}")
+        end = time.monotonic() + timeout
+        result = out / "result.json"
+        while not result.exists():
+            if time.monotonic() > end:
+                raise DeploymentError(f"run {self._runs} did not finish within {timeout:.0f}s")
+            if any(p.poll() is not None for p in self._procs):
+                raise DeploymentError("a Flower process exited during the run")
+            time.sleep(0.2)
+        time.sleep(0.05)
+        data: dict[str, Any] = json.loads(result.read_text())
+        data["model_path"] = str(out / "model.npz")
+        return data
+
+    def stop(self) -> None:
+        """Terminate every process this deployment started (SuperNodes first)."""
+        for proc in reversed(self._procs):
+            if proc.poll() is None:
+                proc.terminate()
+        for proc in reversed(self._procs):
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        self._procs.clear()
+        if self._tmp is not None:
+            shutil.rmtree(self._tmp.name, ignore_errors=True)
+            self._tmp = None
