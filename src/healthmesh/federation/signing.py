@@ -92,8 +92,8 @@ def _verify(record: PublicRecord, signature: bytes, message: bytes) -> bool:
     return True
 
 
-def _get(headers: Mapping[str, str], name: str) -> str:
-    # Starlette headers are case-insensitive; plain dicts are matched case-insensitively too.
+def header(headers: Mapping[str, str], name: str) -> str:
+    """Header ``name`` (case-insensitive, also in plain dicts) or ``""``."""
     value = headers.get(name)
     if value is None:
         lower = name.lower()
@@ -112,9 +112,9 @@ def verify_response(
     hub: PublicRecord, status: int, request_nonce: str, headers: Mapping[str, str], body: bytes
 ) -> None:
     """Raise :class:`Unauthorized` unless the answer carries ``hub``'s signature over it."""
-    if _get(headers, H_KEY) != hub.key_id:
+    if header(headers, H_KEY) != hub.key_id:
         raise Unauthorized("response is not signed by the hub's key")
-    sig = _b64(_get(headers, H_SIGNATURE), "response signature")
+    sig = _b64(header(headers, H_SIGNATURE), "response signature")
     if not _verify(hub, sig, response_message(status, request_nonce, body)):
         raise Unauthorized("response signature does not verify")
 
@@ -177,11 +177,11 @@ class RequestVerifier:
         """The authenticated sender, or :class:`Unauthorized` (bad or missing signature,
         unknown key, outside the time window, replayed nonce). The nonce is used only
         when the signature verifies."""
-        inst, key_id = _get(headers, H_INSTITUTION), _get(headers, H_KEY)
-        ts_s, nonce = _get(headers, H_TIMESTAMP), _get(headers, H_NONCE)
+        inst, key_id = header(headers, H_INSTITUTION), header(headers, H_KEY)
+        ts_s, nonce = header(headers, H_TIMESTAMP), header(headers, H_NONCE)
         if not inst or not key_id or not ts_s.isdigit() or not NONCE_PATTERN.fullmatch(nonce):
             raise Unauthorized("missing or malformed request signature headers")
-        sig = _b64(_get(headers, H_SIGNATURE), "request signature")
+        sig = _b64(header(headers, H_SIGNATURE), "request signature")
         now = int(self.clock())
         ts = int(ts_s)
         if abs(now - ts) > self.window_s:

@@ -56,11 +56,13 @@ from healthmesh.federation.queue.base import TaskQueue
 from healthmesh.federation.registry.base import InstitutionRegistry
 from healthmesh.federation.sealing import open_envelope
 from healthmesh.federation.signing import (
+    H_INSTITUTION,
     H_NONCE,
     NONCE_PATTERN,
     Authenticated,
     NonceStore,
     RequestVerifier,
+    header,
     sign_response,
 )
 from healthmesh.federation.transport.base import PREFIX
@@ -140,7 +142,6 @@ class HubEndpoint:
         self.window_s = window_s
         self.poll_interval_s = poll_interval_s
         self.clock = clock
-        self._verifier = RequestVerifier(self._keys_of, nonces, window_s=window_s, clock=clock)
         self._wake = threading.Condition()
         self._routes: dict[tuple[str, str], Callable[[str, Mapping[str, str], bytes], Any]] = {
             ("GET", "/hub-identity"): self._hub_identity,
@@ -195,9 +196,7 @@ class HubEndpoint:
         return self._signed(headers, status, out)
 
     def _signed(self, headers: Mapping[str, str], status: int, out: bytes) -> EndpointResponse:
-        nonce = headers.get(H_NONCE) or next(
-            (v for k, v in headers.items() if k.lower() == H_NONCE.lower()), ""
-        )
+        nonce = header(headers, H_NONCE)
         if not NONCE_PATTERN.fullmatch(nonce):
             nonce = ""
         return EndpointResponse(status, out, sign_response(self.identity, status, nonce, out))
@@ -215,17 +214,34 @@ class HubEndpoint:
 
     # ---- authentication -----------------------------------------------------------------
 
-    def _keys_of(self, institution: str) -> list[PublicRecord]:
-        try:
-            inst = self.registry.get(institution)
-        except NotFound:
-            return []
-        now = dt.datetime.fromtimestamp(self.clock(), dt.UTC)
-        return [k.record for k in inst.keys if k.active(now)]
+    def _verify_as(
+        self,
+        keys: list[PublicRecord],
+        claimed: str,
+        path: str,
+        headers: Mapping[str, str],
+        body: bytes,
+    ) -> Authenticated:
+        verifier = RequestVerifier(
+            lambda inst: keys if inst == claimed else [],
+            self.nonces,
+            window_s=self.window_s,
+            clock=self.clock,
+        )
+        return verifier.verify("POST", path, headers, body)
 
     def _approved(self, path: str, headers: Mapping[str, str], body: bytes) -> Authenticated:
-        who = self._verifier.verify("POST", path, headers, body)
-        if self.registry.get(who.institution).status != "approved":
+        """The sender, authenticated against its institution's current keys (one registry
+        read); 401 for an unknown or revoked key, 403 for an institution not approved."""
+        claimed = header(headers, H_INSTITUTION)
+        try:
+            inst = self.registry.get(claimed) if claimed else None
+        except NotFound:
+            inst = None
+        now = dt.datetime.fromtimestamp(self.clock(), dt.UTC)
+        keys = [] if inst is None else [k.record for k in inst.keys if k.active(now)]
+        who = self._verify_as(keys, claimed, path, headers, body)
+        if inst is None or inst.status != "approved":
             raise Forbidden("institution is not approved")
         return who
 
@@ -236,13 +252,8 @@ class HubEndpoint:
 
     def _register(self, path: str, headers: Mapping[str, str], body: bytes) -> Any:
         req = parse_model(RegisterRequest, body)
-        own = RequestVerifier(
-            lambda inst: [req.record] if inst == req.record.institution else [],
-            self.nonces,
-            window_s=self.window_s,
-            clock=self.clock,
-        )
-        own.verify("POST", path, headers, body)  # proof of possession of the registered key
+        # proof of possession of the key being registered
+        self._verify_as([req.record], req.record.institution, path, headers, body)
         return self.registry.register(req.record, req.metadata)
 
     def _rotate(self, path: str, headers: Mapping[str, str], body: bytes) -> Any:
