@@ -8,7 +8,8 @@ its own FHIR store, study records, privacy stores and
 request and checks every answer. Agents are driven synchronously (the hub's job runner pumps
 them while it waits, so a test needs no threads) or in threads
 (:meth:`InProcessFederation.start`). ``directory=None`` keeps everything in memory;
-``algorithms`` lets an algorithm author run their own modules (default: the built-ins).
+``algorithms`` lets an algorithm author run their own modules (default: the built-ins);
+``hub_db`` puts the hub's tables in that database (e.g. PostgreSQL).
 
 Example::
 
@@ -78,6 +79,7 @@ class InProcessFederation:
         job_timeout: float = 30.0,
         catalog: bool = True,
         algorithms: AlgorithmLookup = builtin_algorithm,
+        hub_db: str | None = None,
     ) -> None:
         self._tmp = tempfile.TemporaryDirectory(prefix="hm-fed-") if directory is None else None
         root = directory if directory is not None else Path(self._tmp.name)  # type: ignore[union-attr]
@@ -87,7 +89,7 @@ class InProcessFederation:
         self.offline: set[str] = set()
         settings = HubSettings(
             data_dir=root / "hub",
-            db=str(root / "hub" / "hub.sqlite") if self.persistent else ":memory:",
+            db=hub_db or (str(root / "hub" / "hub.sqlite") if self.persistent else ":memory:"),
             job_timeout=job_timeout,
         )
         ledger = (
