@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from healthmesh.node.settings import NodeSettings
+
+if TYPE_CHECKING:
+    from healthmesh.fhir.store import FhirStore
+    from healthmesh.node.federated import FederatedNode
+    from healthmesh.node.studies import NodeStudies, NodeStudy
 
 
 def _settings(data_dir: Path | None, db: str | None, **extra: object) -> NodeSettings:
@@ -59,6 +66,10 @@ def _mount_clients() -> None:
 @click.option(
     "--institution", default=None, help="Institution id (env HEALTHMESH_NODE_INSTITUTION)."
 )
+@click.option(
+    "--hub", "hub_url", default=None, help="Also run the federation agent against this hub."
+)
+@click.option("--hub-key-id", default=None, help="Expected federation key id of the hub.")
 def serve(
     data_dir: Path | None,
     db: str | None,
@@ -66,21 +77,40 @@ def serve(
     port: int | None,
     public_url: str | None,
     institution: str | None,
+    hub_url: str | None,
+    hub_key_id: str | None,
 ) -> None:
-    """Serve the node's FHIR R4 API at /fhir and its token endpoint at /auth/token."""
+    """Serve the node's FHIR R4 API at /fhir and its token endpoint at /auth/token; with
+    ``--hub``, run the federation agent in the same process."""
     import uvicorn
 
     from healthmesh.node.app import build_node
 
     settings = _settings(
-        data_dir, db, host=host, port=port, public_url=public_url, institution=institution
+        data_dir,
+        db,
+        host=host,
+        port=port,
+        public_url=public_url,
+        institution=institution,
+        hub_url=hub_url,
+        hub_key_id=hub_key_id,
     )
     node = build_node(settings)
     click.echo(f"FHIR base: {node.fhir_base}")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    uvicorn.run(
-        node.app, host=settings.host, port=settings.port, log_level="info", access_log=False
-    )
+    federated = None
+    if settings.hub_url:
+        federated = _federated(settings, node.store)
+        click.echo(f"federation: registration {federated.register()} at {settings.hub_url}")
+        federated.start()
+    try:
+        uvicorn.run(
+            node.app, host=settings.host, port=settings.port, log_level="info", access_log=False
+        )
+    finally:
+        if federated is not None:
+            federated.stop()
 
 
 @group.command("import")
@@ -204,3 +234,197 @@ def counts(
                 ]
             )
     click.echo(f"wrote {len(rows)} cells to {out}")
+
+
+# -- federation: the agent and the node's own study decisions ----------------------------------
+hub_opt = click.option(
+    "--hub", "hub_url", default=None, help="The hub's base URL (env HEALTHMESH_NODE_HUB_URL)."
+)
+hub_key_opt = click.option(
+    "--hub-key-id",
+    default=None,
+    help="Expected federation key id of the hub (env HEALTHMESH_NODE_HUB_KEY_ID).",
+)
+
+
+def _federated(settings: NodeSettings, store: FhirStore) -> FederatedNode:
+    """The node's federation parts over its store, talking to ``settings.hub_url``."""
+    from healthmesh.federation.messages import InstitutionMetadata
+    from healthmesh.federation.transport import HttpTransport
+    from healthmesh.node.federated import build_federated_node, data_dir_identity
+
+    if not settings.hub_url:
+        raise click.UsageError("give --hub URL (or HEALTHMESH_NODE_HUB_URL)")
+    identity = data_dir_identity(settings.data_dir, settings.institution)
+    transport = HttpTransport(identity, settings.hub_url, hub_key_id=settings.hub_key_id)
+    return build_federated_node(
+        identity=identity,
+        store=store,
+        transport=transport,
+        metadata=InstitutionMetadata(
+            name=settings.institution,
+            kind=settings.kind,  # type: ignore[arg-type]
+            classification=settings.classification,
+        ),
+        auto_approve=settings.auto_approved(),
+    )
+
+
+@group.command()
+@data_dir_opt
+@db_opt
+@hub_opt
+@hub_key_opt
+@click.option(
+    "--institution", default=None, help="Institution id (env HEALTHMESH_NODE_INSTITUTION)."
+)
+@click.option("--kind", type=click.Choice(["hospital", "clinic", "cdc"]), default=None)
+@click.option(
+    "--auto-approve",
+    default=None,
+    help="Algorithms approved without the operator "
+    "(comma-separated; env HEALTHMESH_NODE_AUTO_APPROVE; default count,crosstab).",
+)
+def agent(
+    data_dir: Path | None,
+    db: str | None,
+    hub_url: str | None,
+    hub_key_id: str | None,
+    institution: str | None,
+    kind: str | None,
+    auto_approve: str | None,
+) -> None:
+    """Register at the hub and run the federation agent: poll for tasks, decide on studies by
+    policy, compute approved computations, publish the catalog. Stops on Ctrl-C."""
+    import threading
+
+    from healthmesh.errors import HealthmeshError
+    from healthmesh.fhir.store import FhirStore
+
+    settings = _settings(
+        data_dir,
+        db,
+        hub_url=hub_url,
+        hub_key_id=hub_key_id,
+        institution=institution,
+        kind=kind,
+        auto_approve=auto_approve,
+    )
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    store = FhirStore(settings.database())
+    node = _federated(settings, store)
+    try:
+        status = node.register()
+    except HealthmeshError as exc:
+        raise click.ClickException(exc.message) from None
+    click.echo(f"{settings.institution} at {settings.hub_url}: registration {status}")
+    stop = threading.Event()
+    try:
+        node.agent.run(stop)
+    except KeyboardInterrupt:
+        stop.set()
+    finally:
+        store.close()
+
+
+@group.group()
+def studies() -> None:
+    """Studies this node was asked to take part in, and its own decisions on them."""
+
+
+def _node_studies(settings: NodeSettings) -> NodeStudies:
+    from healthmesh.db import make_engine
+    from healthmesh.node.studies import NodeStudies
+
+    return NodeStudies(make_engine(settings.database()))
+
+
+@studies.command("list")
+@data_dir_opt
+@db_opt
+@click.option("--state", type=click.Choice(["pending", "approved", "rejected"]), default=None)
+def studies_list(data_dir: Path | None, db: str | None, state: str | None) -> None:
+    """List studies with the node's decision."""
+    for s in _node_studies(_settings(data_dir, db)).list(state):
+        asked = ",".join(f"{c['name']}:{c['algorithm']}" for c in s.as_dict()["requested"])
+        click.echo(f"{s.study_id}\t{s.state}\t{','.join(s.computations)}\t{asked}\t{s.title}")
+
+
+def _decide(settings: NodeSettings, decide: Callable[[NodeStudies], NodeStudy]) -> None:
+    """Record a decision locally, then publish it (signed) to the hub when one is configured."""
+    from healthmesh.errors import HealthmeshError
+    from healthmesh.fhir.store import FhirStore
+
+    try:
+        study = decide(_node_studies(settings))
+    except HealthmeshError as exc:
+        raise click.ClickException(exc.message) from None
+    click.echo(f"{study.study_id}: {study.state} {','.join(study.computations)} (recorded here)")
+    if not settings.hub_url:
+        click.echo("no hub configured: the decision is published when you run this with --hub")
+        return
+    store = FhirStore(settings.database())
+    try:
+        _federated(settings, store).agent.publish_decision(study)
+        click.echo("published to the hub")
+    except HealthmeshError as exc:
+        raise click.ClickException(f"recorded here, not published: {exc.message}") from None
+    finally:
+        store.close()
+
+
+@studies.command("approve")
+@click.argument("study_id")
+@click.option(
+    "--computation",
+    "computations",
+    multiple=True,
+    help="Approve only these computations (default: all of the study's).",
+)
+@data_dir_opt
+@db_opt
+@hub_opt
+@hub_key_opt
+@click.option(
+    "--institution", default=None, help="Institution id (env HEALTHMESH_NODE_INSTITUTION)."
+)
+def studies_approve(
+    study_id: str,
+    computations: tuple[str, ...],
+    data_dir: Path | None,
+    db: str | None,
+    hub_url: str | None,
+    hub_key_id: str | None,
+    institution: str | None,
+) -> None:
+    """Approve a study's computations at this node and publish the decision."""
+    settings = _settings(
+        data_dir, db, hub_url=hub_url, hub_key_id=hub_key_id, institution=institution
+    )
+    _decide(settings, lambda s: s.approve(study_id, list(computations) or None))
+
+
+@studies.command("reject")
+@click.argument("study_id")
+@click.option("--reason", required=True)
+@data_dir_opt
+@db_opt
+@hub_opt
+@hub_key_opt
+@click.option(
+    "--institution", default=None, help="Institution id (env HEALTHMESH_NODE_INSTITUTION)."
+)
+def studies_reject(
+    study_id: str,
+    reason: str,
+    data_dir: Path | None,
+    db: str | None,
+    hub_url: str | None,
+    hub_key_id: str | None,
+    institution: str | None,
+) -> None:
+    """Reject a study at this node (nothing of it is computed here) and publish it."""
+    settings = _settings(
+        data_dir, db, hub_url=hub_url, hub_key_id=hub_key_id, institution=institution
+    )
+    _decide(settings, lambda s: s.reject(study_id, reason))

@@ -33,6 +33,18 @@ class NodeSettings(BaseSettings):
     max_body: int = 64 * 1024 * 1024
     #: how often buffered AuditEvents are written, seconds
     audit_flush_interval: float = 0.5
+    #: the hub this node's agent polls (federation); none: the node takes part in no studies
+    hub_url: str | None = None
+    #: the hub's federation key id, compared with what the hub presents (pinning)
+    hub_key_id: str | None = None
+    #: what the institution is (hospital, clinic, cdc) and its data classification level 1-4
+    kind: str = "hospital"
+    classification: int = 2
+    #: algorithms this node approves without its operator (comma-separated in the environment)
+    auto_approve: str = "count,crosstab"
+
+    def auto_approved(self) -> list[str]:
+        return [a.strip() for a in self.auto_approve.split(",") if a.strip()]
 
     def database(self) -> str:
         return self.db or str(self.data_dir / "node.sqlite")
