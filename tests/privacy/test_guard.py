@@ -141,9 +141,12 @@ def test_without_dp_releases_are_exact_and_free() -> None:
 def test_dp_release_is_noised_and_charged() -> None:
     budget = MemoryBudgetStore()
     g = guard(dp_policy(), budget=budget)
-    draws = [g.release_count(1000) for _ in range(3)]
+    draws = g.release_counts([1000] * 50, sensitivity=50)  # one release, one charge
+    assert budget.spent("r1", "s1").epsilon == pytest.approx(0.25)
+    assert all(d == round(d) for d in draws) and len(set(draws)) > 5  # scale 200
+    g.release_count(1000)
+    g.release_count(1000)
     assert budget.spent("r1", "s1").epsilon == pytest.approx(0.75)
-    assert all(d == round(d) for d in draws) and len(set(draws)) > 1  # scale 4: equal draws unlikely
     g.release_sums([10.0, 20.0], bound=5)  # the fourth quarter
     with pytest.raises(DisclosureRisk, match=r"^privacy-budget"):
         g.release_counts([1000, 2000])  # a fifth would pass the cap
