@@ -95,15 +95,18 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture(params=["inprocess", "inprocess-sql", "testclient", "uvicorn"])
+@pytest.fixture(
+    params=["inprocess", "inprocess-sqlite", "inprocess-postgres", "testclient", "uvicorn"]
+)
 def fed(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Fed]:
     """The transport contract's hub, over each way a node can reach it."""
     hub = Identity.generate("hub")
     registry: InstitutionRegistry
     queue: TaskQueue
     nonces: NonceStore
-    if request.param == "inprocess-sql":
-        db = str(tmp_path / "hub.sqlite")
+    if request.param in ("inprocess-sqlite", "inprocess-postgres"):
+        sqlite = str(tmp_path / "hub.sqlite")
+        db = sqlite if request.param.endswith("sqlite") else request.getfixturevalue("pg_url")
         registry, queue, nonces = SqlRegistry(db), SqlTaskQueue(db), SqlNonceStore(db)
     else:
         registry, queue, nonces = MemoryRegistry(), MemoryTaskQueue(), MemoryNonceStore()

@@ -1,4 +1,4 @@
-"""One transport suite run in-process (memory and SQLite hub state), through Starlette's
+"""One transport suite run in-process (hub state in memory, SQLite or PostgreSQL), through
 TestClient and over a real uvicorn server: what a node can do with the hub."""
 
 from __future__ import annotations
