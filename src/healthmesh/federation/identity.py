@@ -21,6 +21,7 @@ import json
 import os
 import re
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
@@ -108,6 +109,10 @@ class Identity:
 
     def public_record(self) -> PublicRecord:
         """The public part (what the hub registers)."""
+        return self._record
+
+    @cached_property
+    def _record(self) -> PublicRecord:
         sp = self.sign_key.public_key().public_bytes(*_RAW)
         ep = self.enc_key.public_key().public_bytes(*_RAW)
         return PublicRecord(
@@ -117,7 +122,7 @@ class Identity:
             key_id=fingerprint(sp, ep),
         )
 
-    @property
+    @cached_property
     def key_id(self) -> str:
         """The fingerprint of this identity's public keys."""
         return self.public_record().key_id
