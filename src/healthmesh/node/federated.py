@@ -5,14 +5,17 @@ federation and the demo."""
 
 from __future__ import annotations
 
+import json
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 
+from healthmesh.analytics.cohort import Cohort, Variable
 from healthmesh.analytics.data import NodeData
 from healthmesh.analytics.sdk import Algorithm, ReleaseGuard
 from healthmesh.federation.agent import NodeAgent
@@ -28,6 +31,43 @@ from healthmesh.privacy.release_log import ReleaseLog
 
 #: algorithms a node approves without its operator unless configured otherwise
 DEFAULT_AUTO_APPROVE = ("count", "crosstab")
+
+
+class SnapshotData:
+    """The node's data with the last few designs (:meth:`NodeData.matrix`) kept until the
+    store is written to: the rounds of an iterative fit (IRLS, Newton) then read the design
+    once and all see the same data. Everything else goes to the wrapped data."""
+
+    def __init__(self, data: NodeData, store: FhirStore, size: int = 8) -> None:
+        self._data, self._size = data, size
+        self._designs: OrderedDict[str, tuple[list[str], Any]] = OrderedDict()
+        self._lock = threading.Lock()
+        store.listeners.append(lambda _written: self.clear())
+
+    def clear(self) -> None:
+        with self._lock:
+            self._designs.clear()
+
+    def matrix(self, cohort: Cohort, variables: Sequence[Variable]) -> tuple[list[str], Any]:
+        key = json.dumps(
+            [cohort.model_dump(mode="json"), [v.model_dump(mode="json") for v in variables]],
+            sort_keys=True,
+        )
+        with self._lock:
+            hit = self._designs.get(key)
+            if hit is not None:
+                self._designs.move_to_end(key)
+                return list(hit[0]), hit[1]
+        names, x = self._data.matrix(cohort, variables)
+        x.flags.writeable = False
+        with self._lock:
+            self._designs[key] = (list(names), x)
+            while len(self._designs) > self._size:
+                self._designs.popitem(last=False)
+        return list(names), x
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._data, name)
 
 
 def privacy_stores(engine: sa.Engine) -> tuple[ReleaseLog, BudgetStore]:
@@ -132,7 +172,7 @@ def build_federated_node(
         identity=identity,
         transport=transport,
         studies=studies,
-        data=data if data is not None else SqlNodeData(store),
+        data=data if data is not None else SnapshotData(SqlNodeData(store), store),
         guard_factory=guard_factory(policy or PrivacyPolicy(), log, budget),
         hub=hub,
         catalog=(catalog or store_catalog(store, identity.institution, metadata.classification))

@@ -1,0 +1,87 @@
+"""Federation at regional scale: 620 in-process nodes (100 hospitals, 500 clinics, 20
+disease-control centres) with small data each, one hub; times a count study and a logistic
+GLM (medians of repeats) and reports the process's peak RSS.
+
+Targets (issue 6): count < 10 s, logistic GLM < 60 s with 620 nodes.
+
+    .venv/bin/python benchmarks/federation_scale.py [--hospitals 100 --clinics 500 --cdcs 20]
+        [--repeats 3] [--threads]
+
+Everything runs in this one process (hub + nodes over the in-process transport, which still
+signs and verifies every request and seals every result); agents are driven synchronously by
+the hub while it waits (``--threads``: each agent in its own polling thread instead).
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "hub"))
+
+from data import resources, study
+
+from healthmesh.federation.inprocess import InProcessFederation, NodeSpec
+
+
+def rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--hospitals", type=int, default=100)
+    ap.add_argument("--clinics", type=int, default=500)
+    ap.add_argument("--cdcs", type=int, default=20)
+    ap.add_argument("--patients", type=str, default="60,25,15",
+                    help="patients per hospital, clinic, CDC")
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--threads", action="store_true")
+    args = ap.parse_args()
+    sizes = dict(zip(("hospital", "clinic", "cdc"), map(int, args.patients.split(",")),
+                     strict=True))
+    specs = (
+        [NodeSpec(f"H{i:03d}", "hospital") for i in range(args.hospitals)]
+        + [NodeSpec(f"C{i:03d}", "clinic") for i in range(args.clinics)]
+        + [NodeSpec(f"CDC{i:02d}", "cdc") for i in range(args.cdcs)]
+    )
+    t0 = time.perf_counter()
+    fed = InProcessFederation(specs, job_timeout=600, catalog=False)
+    t_build = time.perf_counter() - t0
+    for k, spec in enumerate(specs):
+        fed.load(spec.institution, resources(spec.institution, sizes[spec.kind], k, refusals=0))
+    t_load = time.perf_counter() - t0 - t_build
+    print(f"nodes: {len(specs)} ({args.hospitals} hospitals, {args.clinics} clinics, "
+          f"{args.cdcs} CDCs; patients each {args.patients})")
+    print(f"setup: build {t_build:.1f} s, load {t_load:.1f} s, RSS {rss_mb():.0f} MB")
+    if args.threads:
+        fed.start(wait_s=0.5)
+    st = fed.submit(study(fed.names, cohort={}))
+    fed.pump()
+    fed.approve(st.study_id, computations=["model"])
+    for name in ("n", "model"):
+        times, rec = [], None
+        for _ in range(args.repeats):
+            t = time.perf_counter()
+            rec = fed.run(st.study_id, name)
+            times.append(time.perf_counter() - t)
+        assert rec is not None
+        extra = ""
+        if rec.result and "n" in rec.result:
+            extra = f"n={rec.result['n']}"
+        if rec.result and "iterations" in rec.result:
+            extra += f" iterations={rec.result['iterations']}"
+        print(f"{name}: median {statistics.median(times):.2f} s over {args.repeats} "
+              f"(runs {', '.join(f'{x:.2f}' for x in times)}); {rec.status}, "
+              f"{len(rec.participants)} took part, {len(rec.refused)} refused "
+              f"{sorted(set(rec.refused.values()))}, {len(rec.not_responded)} silent; {extra}")
+    print(f"peak RSS (hub and all nodes in one process): {rss_mb():.0f} MB")
+    fed.close()
+
+
+if __name__ == "__main__":
+    main()
