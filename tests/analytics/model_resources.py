@@ -110,3 +110,23 @@ def released_times(times: np.ndarray, k: int) -> np.ndarray:
     for a, b in runs:
         out[a:b] = s[b - 1]
     return out
+
+
+def sql_nodes(
+    institutions: dict[str, list[dict[str, Any]]], url: Any
+) -> tuple[dict[str, Any], list[Any]]:
+    """Each institution's resources written to its own FHIR store (``url()`` gives a fresh
+    database URL) and read through SqlNodeData; the stores, to close."""
+    from healthmesh.fhir.store import FhirStore
+    from healthmesh.node.analytics import SqlNodeData
+
+    nodes, stores = {}, []
+    for name, resources in institutions.items():
+        # minimal resources: they test the models, not R4 validation (the store's tests do)
+        store = FhirStore(url(), validator=lambda _r: None)
+        stores.append(store)
+        with store.writing() as tx:
+            for res in resources:
+                tx.update(res["resourceType"], res["id"], res)
+        nodes[name] = SqlNodeData(store)
+    return nodes, stores
