@@ -156,11 +156,15 @@ def tokens_into(
             continue
         t = vtype or _shape(value)
         if t == "CodeableConcept":
+            start = len(out)
             for c in value.get("coding") or ():
                 _coding_into(append, code, c)
             text = value.get("text")
             if text:
-                append((code, None, None, _norm(text)))
+                norm = _norm(text)
+                # a coding row with the same display already answers ``:text``
+                if all(row[3] != norm for row in out[start:]):
+                    append((code, None, None, norm))
         elif t == "Coding":
             _coding_into(append, code, value)
         elif t == "Identifier":

@@ -114,15 +114,14 @@ def deferred(db: Database) -> Iterator[None]:
 
 @contextmanager
 def _build_settings(conn: Connection) -> Iterator[None]:
-    """More sort memory (and on SQLite helper threads) for index builds on ``conn``."""
+    """More sort memory (PostgreSQL) or sorter helper threads (SQLite, whose writer has a
+    large page cache already) for index builds on ``conn``."""
     if conn.dialect.name != "sqlite":
         conn.exec_driver_sql("SET LOCAL maintenance_work_mem = '256MB'")
         yield
         return
     conn.exec_driver_sql("PRAGMA threads=2")
-    conn.exec_driver_sql("PRAGMA cache_size=-262144")
     try:
         yield
     finally:
         conn.exec_driver_sql("PRAGMA threads=0")
-        conn.exec_driver_sql("PRAGMA cache_size=-65536")

@@ -20,8 +20,12 @@ from healthmesh.db import apply_migrations, make_engine
 from healthmesh.db.engine import normalize_url
 from healthmesh.fhir.store import schema
 
+#: page cache of the writer (KiB): big imports keep the unique (type, id) index and the
+#: pages being filled in memory; the cache grows only as it is used
+WRITER_CACHE_KIB = 262_144
 
-def _sqlite_engine(url: str, begin: str) -> Engine:
+
+def _sqlite_engine(url: str, begin: str, cache_kib: int | None = None) -> Engine:
     kwargs: dict[str, Any] = {}
     if url in ("sqlite://", "sqlite:///:memory:"):
         kwargs["poolclass"] = StaticPool
@@ -33,6 +37,8 @@ def _sqlite_engine(url: str, begin: str) -> Engine:
         # LIKE on already case-folded columns: case-sensitive, so 'prefix%' uses the index
         # (and uri :below stays case-sensitive, as URIs are)
         dbapi_conn.execute("PRAGMA case_sensitive_like=ON")
+        if cache_kib is not None:
+            dbapi_conn.execute(f"PRAGMA cache_size=-{cache_kib}")
 
     @event.listens_for(engine, "begin")
     def _begin(conn: Connection) -> None:
@@ -48,7 +54,7 @@ class Database:
         self.url = normalize_url(db)
         self.is_sqlite = self.url.startswith("sqlite")
         if self.is_sqlite:
-            self.write_engine = _sqlite_engine(self.url, "BEGIN IMMEDIATE")
+            self.write_engine = _sqlite_engine(self.url, "BEGIN IMMEDIATE", WRITER_CACHE_KIB)
             memory = self.url in ("sqlite://", "sqlite:///:memory:")
             # An in-memory database exists once per connection: share the writer's.
             self.read_engine = self.write_engine if memory else _sqlite_engine(self.url, "BEGIN")
