@@ -1,4 +1,4 @@
-"""The node's command line: demo, client registration, bulk import."""
+"""The node's command line: client registration, bulk import (the demo: tests/hub/test_demo.py)."""
 
 from __future__ import annotations
 
@@ -9,19 +9,6 @@ import orjson
 from click.testing import CliRunner
 
 from healthmesh.cli import main
-from healthmesh.fhir.store import FhirStore
-
-
-def test_demo_check_loads_samples_and_prints_a_token(tmp_path: Path) -> None:
-    result = CliRunner().invoke(main, ["demo", "--check", "--data-dir", str(tmp_path),
-                                       "--patients", "5"])
-    assert result.exit_code == 0, result.output
-    assert "FHIR base URL:  http://127.0.0.1:8080/fhir" in result.output
-    token = result.output.split("access token (valid 3600 s):\n")[1].splitlines()[0]
-    assert token.count(".") == 2
-    store = FhirStore(str(tmp_path / "node.sqlite"))
-    assert store.count("Patient") == 5
-    store.close()
 
 
 def test_clients_add_prints_secret_once_and_stores_hash(tmp_path: Path) -> None:
