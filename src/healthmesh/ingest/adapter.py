@@ -11,10 +11,12 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from hashlib import sha1
 from typing import Any, Protocol
 
 #: namespace of healthmesh's deterministic resource ids
 ID_NAMESPACE = uuid.UUID("6f1c7f2e-4a57-5d0b-9c1e-3b8f0f6a2d11")
+_NS_BYTES = ID_NAMESPACE.bytes
 
 
 def deterministic_id(resource_type: str, *business_key: str) -> str:
@@ -26,7 +28,11 @@ def deterministic_id(resource_type: str, *business_key: str) -> str:
     True
     """
     key = "\x1f".join((resource_type, *business_key))
-    return str(uuid.uuid5(ID_NAMESPACE, key))
+    # uuid.uuid5(ID_NAMESPACE, key), written out: the same bytes without building a UUID
+    # object (a third of the cost of an id; ids are made for every resource ingested)
+    h = sha1(_NS_BYTES + key.encode(), usedforsecurity=False).digest()
+    x = (h[:6] + bytes(((h[6] & 0x0F) | 0x50, h[7], (h[8] & 0x3F) | 0x80)) + h[9:16]).hex()
+    return f"{x[:8]}-{x[8:12]}-{x[12:16]}-{x[16:20]}-{x[20:]}"
 
 
 @dataclass

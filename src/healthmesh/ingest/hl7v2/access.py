@@ -11,6 +11,7 @@ access, a field when asked). python-hl7 still does what it does well: escape seq
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Sequence
 from functools import lru_cache
 from typing import Any
@@ -25,11 +26,12 @@ def _unescaper(encoding_chars: str) -> Any:
 
 
 class Rep:
-    """One repetition of a field: its components, each a list of sub-components."""
+    """One repetition of a field: its components as written (sub-components are split when
+    one is asked for: most components have none)."""
 
     __slots__ = ("_msg", "comps")
 
-    def __init__(self, msg: V2Message, comps: list[list[str]]) -> None:
+    def __init__(self, msg: V2Message, comps: list[str]) -> None:
         self._msg = msg
         self.comps = comps
 
@@ -38,21 +40,27 @@ class Rep:
         comps = self.comps
         if i > len(comps):
             return ""
-        subs = comps[i - 1]
-        if s > len(subs):
-            return ""
-        value = subs[s - 1]
+        value = comps[i - 1]
         msg = self._msg
+        if msg.sub_sep in value:
+            subs = value.split(msg.sub_sep)
+            if s > len(subs):
+                return ""
+            value = subs[s - 1]
+        elif s > 1:
+            return ""
         return msg.unescape(value) if msg.esc in value else value
 
     def subs(self, i: int) -> list[str]:
         """All sub-components of component ``i``, unescaped."""
         if i > len(self.comps):
             return []
-        return [self._msg.unescape(x) for x in self.comps[i - 1]]
+        msg = self._msg
+        return [msg.unescape(x) for x in self.comps[i - 1].split(msg.sub_sep)]
 
     def empty(self) -> bool:
-        return not any(x for comp in self.comps for x in comp)
+        sub_sep = self._msg.sub_sep
+        return not any(comp.replace(sub_sep, "") for comp in self.comps)
 
 
 class Segment:
@@ -65,7 +73,11 @@ class Segment:
         self._cache: dict[int, list[Rep]] = {}
         self._text = text
         self._fields: list[str] | None = None  # split on first access
-        self.name = text.split(msg.field_sep, 1)[0].strip()
+        head = text[:3]
+        if text[3:4] == msg.field_sep and head.isalnum():
+            self.name = head  # the usual three-letter name, without a split
+        else:
+            self.name = text.split(msg.field_sep, 1)[0].strip()
         self.position = position  # 1-based position of the segment in the message
 
     def raw(self, n: int) -> str:
@@ -90,18 +102,14 @@ class Segment:
         if not raw:
             pass
         elif self.name == "MSH" and n <= 2:
-            out = [Rep(msg, [[raw]])]
+            out = [Rep(msg, [raw])]
         else:
             blank = msg.comp_sep + msg.sub_sep
-            comp_sep, sub_sep = msg.comp_sep, msg.sub_sep
+            comp_sep = msg.comp_sep
             for rep in raw.split(msg.rep_sep) if msg.rep_sep in raw else (raw,):
                 if not rep.strip(blank):
                     continue
-                if comp_sep in rep or sub_sep in rep:
-                    comps = [c.split(sub_sep) for c in rep.split(comp_sep)]
-                else:
-                    comps = [[rep]]
-                out.append(Rep(msg, comps))
+                out.append(Rep(msg, rep.split(comp_sep) if comp_sep in rep else [rep]))
         self._cache[n] = out
         return out
 
@@ -116,6 +124,13 @@ class Segment:
         """Field ``n``, component ``c``, sub-component ``s`` of the first repetition."""
         reps = self._cache.get(n)
         if reps is None:
+            # most fields a mapper reads are empty or one plain value: answer those from the
+            # raw text without building repetitions
+            raw = self.raw(n)
+            if not raw:
+                return ""
+            if not self._msg.special.search(raw):
+                return raw if c == 1 and s == 1 else ""
             reps = self.reps(n)
         return reps[0].c(c, s) if reps else ""
 
@@ -139,11 +154,13 @@ class V2Message:
         self.esc = enc[2] if len(enc) > 2 else "\\"
         self.sub_sep = enc[3] if len(enc) > 3 else "&"
         self._enc = enc
-        self.segments = [
-            Segment(self, line, i + 1)
-            for i, line in enumerate(x for x in text.split("\r") if x.strip())
-        ]
-        msh = self.segments[0]
+        #: any separator or the escape character: a field without them is one plain value
+        self.special = re.compile(
+            "[" + re.escape(self.comp_sep + self.rep_sep + self.esc + self.sub_sep) + "]"
+        )
+        self._lines = [x for x in text.split("\r") if x.strip()]
+        self._segments: list[Segment] | None = None  # built when a map asks (not for MSH-9)
+        msh = Segment(self, self._lines[0], 1)
         self.msh = msh
         self.type = msh.v(9, 1).upper()
         self.event = msh.v(9, 2).upper() or msh.v(9, 1)[4:].upper()
@@ -152,6 +169,16 @@ class V2Message:
         self.version = msh.v(12)
         self.sending_app = msh.v(3) or msh.v(3, 2)
         self.sending_facility = msh.v(4) or msh.v(4, 2)
+
+    @property
+    def segments(self) -> list[Segment]:
+        """All segments in message order."""
+        segs = self._segments
+        if segs is None:
+            segs = [self.msh]
+            segs.extend(Segment(self, line, i) for i, line in enumerate(self._lines[1:], 2))
+            self._segments = segs
+        return segs
 
     def unescape(self, value: str) -> str:
         if self.esc not in value:

@@ -19,34 +19,54 @@ from healthmesh.ingest.hl7v2.messages import map_message
 log = logging.getLogger(__name__)
 
 
-_EMPTY = ("", None)
-
-
 def prune(node: Any) -> Any:
     """Drop empty strings, lists and objects (FHIR forbids them) throughout a resource."""
-    if type(node) is dict:
-        out = {}
-        for k, v in node.items():
-            t = type(v)
-            if t is dict or t is list:
-                v = prune(v)
-                if v:
-                    out[k] = v
-            elif v not in _EMPTY:
-                out[k] = v
-        return out
-    if type(node) is list:
-        items = []
-        for v in node:
-            t = type(v)
-            if t is dict or t is list:
-                v = prune(v)
-                if v:
-                    items.append(v)
-            elif v not in _EMPTY:
-                items.append(v)
-        return items
+    t = type(node)
+    if t is dict:
+        return _prune_dict(node)
+    if t is list:
+        return _prune_list(node)
     return node
+
+
+def _prune_dict(node: dict[str, Any]) -> dict[str, Any]:
+    out = {}
+    for k, v in node.items():
+        t = type(v)
+        if t is str:  # the usual leaf first
+            if v:
+                out[k] = v
+        elif t is dict:
+            v = _prune_dict(v)
+            if v:
+                out[k] = v
+        elif t is list:
+            v = _prune_list(v)
+            if v:
+                out[k] = v
+        elif v is not None:
+            out[k] = v
+    return out
+
+
+def _prune_list(node: list[Any]) -> list[Any]:
+    items = []
+    for v in node:
+        t = type(v)
+        if t is str:
+            if v:
+                items.append(v)
+        elif t is dict:
+            v = _prune_dict(v)
+            if v:
+                items.append(v)
+        elif t is list:
+            v = _prune_list(v)
+            if v:
+                items.append(v)
+        elif v is not None:
+            items.append(v)
+    return items
 
 
 class Hl7v2Adapter:

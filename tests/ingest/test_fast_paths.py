@@ -1,0 +1,85 @@
+"""The shortcuts taken for speed give the same answers as the plain ways: ids equal uuid5,
+plain-field reads equal the repetition path, sub-components split on demand, prune keeps
+what FHIR allows (0, False) and drops empties."""
+
+from __future__ import annotations
+
+import random
+import uuid
+
+import pytest
+
+from healthmesh.ingest.adapter import ID_NAMESPACE, deterministic_id
+from healthmesh.ingest.hl7v2.access import V2Message
+from healthmesh.ingest.hl7v2.adapter import prune
+
+
+def test_deterministic_id_is_uuid5_of_the_joined_key() -> None:
+    rng = random.Random(7)
+    alphabet = "ab0|^&~\\\x1f中文王"
+    for _ in range(2000):
+        key = [
+            "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 12)))
+            for _ in range(rng.randint(0, 4))
+        ]
+        expected = uuid.uuid5(ID_NAMESPACE, "\x1f".join(("Patient", *key)))
+        assert deterministic_id("Patient", *key) == str(expected)
+
+
+MSG = (
+    "MSH|^~\\&|HIS|H1|||20240101||ADT^A01|C1|P|2.5\r"
+    "PID|1||M1^^^H1&1.2.3&ISO^MR~X9||王^小明||19491231|F|||a\\F\\b^^c||plain|"
+    " |x&y|^|~\r"
+    "ZPI|1\r"
+)
+
+
+def _by_reps(seg: object, n: int, c: int = 1, s: int = 1) -> str:
+    reps = seg.reps(n)  # type: ignore[attr-defined]
+    return reps[0].c(c, s) if reps else ""
+
+
+@pytest.mark.parametrize("n", range(1, 20))
+@pytest.mark.parametrize(("c", "s"), [(1, 1), (1, 2), (2, 1), (4, 1), (4, 2), (4, 3), (4, 4)])
+def test_plain_field_shortcut_equals_repetition_path(n: int, c: int, s: int) -> None:
+    fast = V2Message(MSG).first("PID")
+    slow = V2Message(MSG).first("PID")
+    assert fast is not None and slow is not None
+    assert fast.v(n, c, s) == _by_reps(slow, n, c, s)
+
+
+def test_components_and_sub_components() -> None:
+    pid = V2Message(MSG).first("PID")
+    assert pid is not None
+    assert pid.v(3, 4) == "H1" and pid.v(3, 4, 2) == "1.2.3" and pid.v(3, 4, 3) == "ISO"
+    assert pid.v(3, 4, 4) == "" and pid.v(3, 1, 2) == ""
+    assert [r.c(1) for r in pid.reps(3)] == ["M1", "X9"]
+    assert pid.reps(3)[0].subs(4) == ["H1", "1.2.3", "ISO"]
+    assert pid.v(11) == "a|b"  # escape resolved
+    assert pid.v(13) == "plain" and pid.v(13, 2) == ""
+    assert pid.v(14) == " "  # whitespace is a value, as before
+    assert pid.v(15) == "x" and pid.v(15, 1, 2) == "y"
+    assert pid.reps(16) == [] and pid.reps(17) == []  # only separators: no repetition
+
+
+def test_segments_are_built_lazily_but_complete() -> None:
+    msg = V2Message(MSG)
+    assert msg.type == "ADT" and msg.event == "A01" and msg.control_id == "C1"
+    assert msg.names() == ["MSH", "PID", "ZPI"]
+    assert [s.position for s in msg.segments] == [1, 2, 3]
+    assert msg.segments[0] is msg.msh
+
+
+def test_prune() -> None:
+    node = {
+        "a": "",
+        "b": None,
+        "c": 0,
+        "d": False,
+        "e": [],
+        "f": {"g": "", "h": [{"i": None}, "", "x", 0]},
+        "j": [[], [""], ["y"]],
+        "k": 1.5,
+    }
+    assert prune(node) == {"c": 0, "d": False, "f": {"h": ["x", 0]}, "j": [["y"]], "k": 1.5}
+    assert prune([{}, "", None]) == [] and prune("s") == "s"
