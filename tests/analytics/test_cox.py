@@ -9,7 +9,7 @@ from statsmodels.duration.hazard_regression import PHReg
 from healthmesh.analytics import _cox_grid as cox_grid
 from healthmesh.analytics import _survival as sv
 from healthmesh.analytics import cox
-from healthmesh.errors import InvalidInput
+from healthmesh.errors import Conflict, InvalidInput
 
 from .model_doubles import ArrayData, LocalHub, RecordingGuard
 from .model_resources import released_times
@@ -246,3 +246,17 @@ def test_node_refuses_a_grid_without_its_event_times() -> None:
 def test_validate_strata_and_times(change: dict, match: str) -> None:
     with pytest.raises(InvalidInput, match=match):
         cox.ALGORITHM.validate({**PARAMS, **change})
+
+
+def test_data_changing_during_the_fit_is_a_conflict() -> None:
+    class Growing(ArrayData):
+        def matrix(self, cohort, variables):
+            names, m = super().matrix(cohort, variables)
+            return names, (m if self.calls == 1 else np.vstack([m, m[m[:, 1] == 0][:1]]))
+
+    nodes = _nodes([300, 300], seed=35)
+    nodes["n1"] = Growing(nodes["n1"].table)
+    for strata in ("node", "none"):
+        nodes["n1"].calls = 0
+        with pytest.raises(Conflict, match="node n1 changed"):
+            LocalHub(cox.ALGORITHM, nodes).run({**PARAMS, "strata": strata})

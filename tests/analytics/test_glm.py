@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import statsmodels.api as sm
 
 from healthmesh.analytics import glm
-from healthmesh.errors import InvalidInput
+from healthmesh.errors import Conflict, InvalidInput
 
 from .model_doubles import ArrayData, LocalHub, RecordingGuard, split
 
@@ -226,3 +228,28 @@ def test_bad_beta_from_the_hub_is_refused() -> None:
     ctx = LocalHub(glm.ALGORITHM, {"a": data}).ctxs["a"]
     with pytest.raises(InvalidInput, match="beta"):
         glm.node_irls(ctx, {**_params("gaussian"), "beta": [0.0, 1.0]})
+
+
+class _GrowingData(ArrayData):
+    """A node whose data gain a row after the first round (written during the fit)."""
+
+    def matrix(self, cohort, variables):
+        names, m = super().matrix(cohort, variables)
+        return names, (m if self.calls == 1 else np.vstack([m, m[:1]]))
+
+
+def test_data_changing_during_the_fit_is_a_conflict() -> None:
+    table = _table(400, seed=15)
+    nodes = {"a": ArrayData(table), "b": _GrowingData(table)}
+    with pytest.raises(Conflict, match="node b changed during the fit"):
+        LocalHub(glm.ALGORITHM, nodes).run(_params("poisson"))
+
+
+def test_gaussian_exact_fit_gives_a_strict_json_result() -> None:
+    table = {k: v[:300] for k, v in _table(300, seed=16).items()}
+    table["y_cont"] = 3 + 2 * table["age"] - table["dm"]
+    for shares in ([1], [1, 1]):  # one node: residuals exactly 0
+        out = LocalHub(glm.ALGORITHM, _nodes(table, shares, seed=1)).run(_params("gaussian"))
+        coef = [r["estimate"] for r in out["coefficients"]]
+        assert coef == pytest.approx([3, 2, 0, 0, -1], abs=1e-9)
+        json.dumps(out, allow_nan=False)

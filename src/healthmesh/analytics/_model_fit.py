@@ -18,7 +18,7 @@ from scipy import stats
 
 from healthmesh.analytics.cohort import Cohort, SexVariable, SurvivalVariable, Variable, columns
 from healthmesh.analytics.sdk import HubContext, Params
-from healthmesh.errors import DisclosureRisk, InvalidInput
+from healthmesh.errors import Conflict, DisclosureRisk, InvalidInput
 
 Vector = npt.NDArray[np.float64]
 Matrix = npt.NDArray[np.float64]
@@ -131,6 +131,14 @@ def same_names(parts: Mapping[str, Mapping[str, Any]], expected: list[str]) -> N
             raise InvalidInput(f"node {node} returned a design with other columns")
 
 
+def same_rows(parts: Mapping[str, Mapping[str, Any]], first: dict[str, int]) -> None:
+    """Every node must fit the same rows in every round: record each node's ``n`` the first
+    time, refuse (Conflict) when it changes (data written at the node during the fit)."""
+    for node, part in parts.items():
+        if first.setdefault(node, int(part["n"])) != int(part["n"]):
+            raise Conflict(f"the data of node {node} changed during the fit; run the job again")
+
+
 def newton_step(info: Matrix, score: Vector, *, hint: str = "") -> Vector:
     """Solve ``info @ step = score`` for a symmetric positive definite information matrix.
 
@@ -157,13 +165,23 @@ def inverse(info: Matrix) -> Matrix:
     return (inv + inv.T) / 2.0
 
 
-def coef_table(names: Sequence[str], beta: Vector, cov: Matrix) -> list[dict[str, float | str]]:
-    """One row per coefficient: estimate, standard error, Wald z and two-sided normal p-value."""
-    se = np.sqrt(np.diag(cov))
-    z = beta / se
+def coef_table(
+    names: Sequence[str], beta: Vector, cov: Matrix
+) -> list[dict[str, float | str | None]]:
+    """One row per coefficient: estimate, standard error, Wald z and two-sided normal p-value
+    (z and p are null where the standard error is 0, as in an exact fit)."""
+    se = np.sqrt(np.maximum(np.diag(cov), 0.0))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = beta / se
     p = 2.0 * stats.norm.sf(np.abs(z))
     return [
-        {"name": n, "estimate": float(b), "se": float(s), "z": float(zz), "p": float(pp)}
+        {
+            "name": n,
+            "estimate": float(b),
+            "se": float(s),
+            "z": float(zz) if np.isfinite(zz) else None,
+            "p": float(pp) if np.isfinite(zz) else None,
+        }
         for n, b, s, zz, pp in zip(names, beta, se, z, p, strict=True)
     ]
 

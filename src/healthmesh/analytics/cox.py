@@ -166,7 +166,7 @@ def central(ctx: HubContext, params: Params) -> dict[str, Any]:
     args = {k: params[k] for k in _ARGS if k in params}
     strata = _strata(params)
     for _restart in range(len(ctx.nodes) + 1):
-        members: set[str] = set()
+        members: dict[str, int] = {}  # node -> its rows, fixed by the first round
         if strata == "node":
             evaluate = _stratified(ctx, args, names, members)
         else:
@@ -179,21 +179,21 @@ def central(ctx: HubContext, params: Params) -> dict[str, Any]:
 
 
 def _call(
-    ctx: HubContext, method: str, args: Params, names: list[str], members: set[str]
+    ctx: HubContext, method: str, args: Params, names: list[str], members: dict[str, int]
 ) -> dict[str, Released] | None:
     """One round; None when the set of nodes answering changed (a node refused: restart)."""
     parts = ctx.call(method, args)
     if not parts:
         raise mf.no_nodes(ctx)
-    if members and set(parts) != members:
+    if members and set(parts) != set(members):
         return None
-    members.update(parts)
     mf.same_names(parts, names)
+    mf.same_rows(parts, members)
     return parts
 
 
 def _stratified(
-    ctx: HubContext, args: Params, names: list[str], members: set[str]
+    ctx: HubContext, args: Params, names: list[str], members: dict[str, int]
 ) -> Callable[[Vector | None], Terms | None]:
     def evaluate(beta: Vector | None) -> Terms | None:
         parts = _call(
@@ -210,7 +210,7 @@ def _stratified(
 
 
 def _pooled_baseline(
-    ctx: HubContext, args: Params, names: list[str], members: set[str]
+    ctx: HubContext, args: Params, names: list[str], members: dict[str, int]
 ) -> Callable[[Vector | None], Terms | None]:
     first = _call(ctx, "event_times", args, names, members)
     times = [] if first is None else [t for p in first.values() for t in p["event_times"]]
@@ -269,8 +269,8 @@ def _result(
     strata: str,
 ) -> dict[str, Any]:
     table = mf.coef_table(names, beta, mf.inverse(info))
-    for row in table:
-        row["hazard_ratio"] = float(np.exp(float(row["estimate"])))
+    for row, b in zip(table, beta, strict=True):
+        row["hazard_ratio"] = float(np.exp(b))
     return {
         "coefficients": table,
         "log_likelihood": loglik,

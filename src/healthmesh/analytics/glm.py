@@ -149,8 +149,9 @@ def _fit(
 ) -> dict[str, Any] | None:
     """IRLS with step halving; None when the set of nodes changed (a node refused): restart."""
     parts = _round(ctx, params, None)
-    members = set(parts)
+    members, rows = set(parts), dict[str, int]()
     mf.same_names(parts, names)
+    mf.same_rows(parts, rows)
     if any(p["overflow"] for p in parts.values()):
         raise InvalidInput("model cannot be fitted: the outcome overflows its family")
     hint = ""
@@ -161,6 +162,7 @@ def _fit(
         parts = _round(ctx, params, beta)
         if set(parts) != members:
             return None
+        mf.same_rows(parts, rows)
         overflow = any(p["overflow"] for p in parts.values())
         dev = np.inf if overflow else float(sum(p["deviance"] for p in parts.values()))
         if any(p.get("boundary") for p in parts.values()):
@@ -197,17 +199,19 @@ def _result(
     pearson = float(sum(p["pearson"] for p in parts.values()))
     scale = pearson / (n - k) if family == "gaussian" else 1.0
     if family == "gaussian":
-        loglik = -n / 2.0 * (np.log(2 * np.pi * deviance / n) + 1.0)
+        with np.errstate(divide="ignore"):  # a perfect fit has no finite likelihood
+            loglik = -n / 2.0 * (np.log(2 * np.pi * deviance / n) + 1.0)
     else:
         loglik = float(sum(p["loglik"] for p in parts.values()))
+    finite = bool(np.isfinite(loglik))
     return {
         "family": family,
         "coefficients": mf.coef_table(names, beta, mf.inverse(info) * scale),
         "deviance": deviance,
         "pearson_chi2": pearson,
         "scale": scale,
-        "log_likelihood": float(loglik),
-        "aic": float(-2.0 * loglik + 2.0 * k),
+        "log_likelihood": float(loglik) if finite else None,
+        "aic": float(-2.0 * loglik + 2.0 * k) if finite else None,
         "iterations": iterations,
         "converged": True,
         "n": n,
