@@ -253,3 +253,11 @@ def test_gaussian_exact_fit_gives_a_strict_json_result() -> None:
         coef = [r["estimate"] for r in out["coefficients"]]
         assert coef == pytest.approx([3, 2, 0, 0, -1], abs=1e-9)
         json.dumps(out, allow_nan=False)
+
+
+def test_absent_cohort_means_every_patient() -> None:
+    table = _table(500, seed=17)
+    params = _params("binomial")
+    del params["cohort"]
+    out = LocalHub(glm.ALGORITHM, _nodes(table, [1, 1], seed=1)).run(params)
+    assert out["n"] == 500

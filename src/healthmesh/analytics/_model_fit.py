@@ -30,10 +30,9 @@ _SINGULAR = 1e-12
 
 
 def parse_cohort(params: Params) -> Cohort:
-    """The ``cohort`` parameter as a :class:`Cohort` (InvalidInput when missing or malformed)."""
-    raw = params.get("cohort")
-    if raw is None:
-        raise InvalidInput("parameter 'cohort' is required", location="cohort")
+    """The ``cohort`` parameter as a :class:`Cohort` (absent: every patient who did not refuse
+    research use, as for the other built-in algorithms; InvalidInput when malformed)."""
+    raw = params.get("cohort") or {}
     try:
         return Cohort.model_validate(raw)
     except ValidationError as e:
