@@ -260,3 +260,13 @@ def test_data_changing_during_the_fit_is_a_conflict() -> None:
         nodes["n1"].calls = 0
         with pytest.raises(Conflict, match="node n1 changed"):
             LocalHub(cox.ALGORITHM, nodes).run({**PARAMS, "strata": strata})
+
+
+def test_one_baseline_refuses_a_node_with_few_censorings() -> None:
+    nodes = _nodes([400, 300], seed=36)
+    t = nodes["n1"].table
+    t["os_event"][:] = 1.0
+    t["os_event"][:3] = 0.0  # 3 censored: their group would be below min cell
+    hub = LocalHub(cox.ALGORITHM, nodes)
+    out = hub.run({**PARAMS, "strata": "none"})
+    assert hub.refused == {"n1": "min-cell-size"} and set(out["n_by_node"]) == {"n0"}

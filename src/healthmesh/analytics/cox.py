@@ -134,12 +134,20 @@ def node_newton(ctx: NodeContext, args: Params) -> Released:
     }
 
 
+def _released(ctx: NodeContext, args: Params, time: Vector, event: Vector) -> Vector:
+    """The node's released times (strata none), every group of events and of censorings
+    passing min cell (so risk sets differ by whole groups)."""
+    released = grid.released_times(time, event, ctx.guard.min_cell, sv.parse_grid(args))
+    for flag, what in ((1.0, "events at a time"), (0.0, "censored at a time")):
+        _, counts = np.unique(released[event == flag], return_counts=True)
+        ctx.guard.cells(counts.tolist(), what=what)
+    return released
+
+
 def node_event_times(ctx: NodeContext, args: Params) -> Released:
     """strata none, round 0: the node's released event times and events at each."""
     out, time, event, _ = _node_data(ctx, args, first=True)
-    released = grid.released_times(time, event, ctx.guard.min_cell, sv.parse_grid(args))
-    times, counts = grid.event_table(released, event)
-    ctx.guard.cells(counts, what="events at a time")
+    times, counts = grid.event_table(_released(ctx, args, time, event), event)
     return {**out, "event_times": times, "event_counts": counts}
 
 
@@ -149,7 +157,7 @@ def node_risk_sets(ctx: NodeContext, args: Params) -> Released:
     beta = mf.parse_beta(args, x.shape[1])
     if beta is None:
         raise InvalidInput("'beta' is required", location="beta")
-    released = grid.released_times(time, event, ctx.guard.min_cell, sv.parse_grid(args))
+    released = _released(ctx, args, time, event)
     with np.errstate(over="ignore", under="ignore", invalid="ignore", divide="ignore"):
         sums = grid.risk_set_sums(released, event, x, beta, grid.parse_grid_times(args.get("grid")))
     finite = all(np.isfinite(np.asarray(v, dtype=np.float64)).all() for v in sums.values())
