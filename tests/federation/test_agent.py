@@ -28,7 +28,7 @@ def test_redelivered_task_gets_the_stored_result_and_no_second_charge() -> None:
         node = fed.nodes["hosp-a"]
         spent = node.budget.spent(fed.researcher, st.study_id)
         assert spent.epsilon == pytest.approx(0.25)
-        (queued,) = [q for q in fed.hub.queue.tasks(rec.job_id) if q.task.node == "hosp-a"]
+        (queued,) = [q for q in fed.hub.queue.tasks(rec.job_id + ".r0") if q.task.node == "hosp-a"]
         first = node.studies.stored_result(queued.task.id)
         again = node.agent.handle(queued.task)  # delivered a second time
         assert again.model_dump_json() == first

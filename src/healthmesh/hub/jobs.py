@@ -23,7 +23,7 @@ from typing import Any
 from healthmesh.analytics.local import FederatedCalls, Refusal
 from healthmesh.analytics.sdk import Algorithm, Params, Released
 from healthmesh.errors import DisclosureRisk, Forbidden, HealthmeshError, InvalidInput
-from healthmesh.federation.identity import Identity
+from healthmesh.federation.identity import Identity, PublicRecord
 from healthmesh.federation.messages import Task, TaskResult
 from healthmesh.federation.queue.base import TaskQueue
 from healthmesh.federation.registry.base import InstitutionRegistry
@@ -65,6 +65,9 @@ class QueueHubContext(FederatedCalls):
         self.queue, self._enqueue, self.hub, self.registry = queue, enqueue, hub, registry
         self.timeout, self.pump = timeout, pump
         self.round = 0
+        #: each node's registered keys, read once per job (a key revoked meanwhile still
+        #: fails at the endpoint, which checks every result before storing it)
+        self._keys: dict[str, list[PublicRecord]] = {}
 
     @property
     def refused(self) -> dict[str, str]:
@@ -75,9 +78,11 @@ class QueueHubContext(FederatedCalls):
         self, nodes: Sequence[str], method: str, args: Params
     ) -> dict[str, Released | Refusal]:
         now = dt.datetime.now(dt.UTC)
+        # each round is its own queue job, so waiting reads only this round's results
+        round_job = f"{self.job_id}.r{self.round}"
         tasks = {
             n: Task.new(
-                job_id=self.job_id,
+                job_id=round_job,
                 node=n,
                 kind="compute",
                 issued_at=now,
@@ -94,7 +99,7 @@ class QueueHubContext(FederatedCalls):
         self.round += 1
         for task in tasks.values():
             self._enqueue(task)
-        got = self._wait({t.id for t in tasks.values()})
+        got = self._wait(round_job, {t.id for t in tasks.values()})
         out: dict[str, Released | Refusal] = {}
         for node, task in tasks.items():
             result = got.get(task.id)
@@ -106,13 +111,13 @@ class QueueHubContext(FederatedCalls):
                 out[node] = Refusal(opened) if isinstance(opened, str) else opened
         return out
 
-    def _wait(self, ids: set[str]) -> dict[str, TaskResult]:
+    def _wait(self, round_job: str, ids: set[str]) -> dict[str, TaskResult]:
         deadline = time.monotonic() + self.timeout
         delay = 0.005
         while True:
             if self.pump is not None:
                 self.pump()
-            found = {r.task_id: r for r in self.queue.results(self.job_id) if r.task_id in ids}
+            found = {r.task_id: r for r in self.queue.results(round_job) if r.task_id in ids}
             if len(found) == len(ids) or time.monotonic() >= deadline:
                 return found
             if self.pump is None:
@@ -126,7 +131,9 @@ class QueueHubContext(FederatedCalls):
         if result.status != "ok" or result.sealed is None:
             return "error"
         try:
-            keys = self.registry.active_keys(task.node)
+            keys = self._keys.get(task.node)
+            if keys is None:
+                keys = self._keys[task.node] = self.registry.active_keys(task.node)
             payload = open_envelope(result.sealed, self.hub, keys, context=task.id)
             value = json.loads(payload)
         except (HealthmeshError, ValueError):
