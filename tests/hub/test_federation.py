@@ -4,6 +4,7 @@ data (ResourceData over the union of every node's resources)."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import numpy as np
@@ -100,3 +101,18 @@ def test_invalid_studies_are_refused_with_the_field_named(fed: InProcessFederati
     with pytest.raises(InvalidInput, match="unknown algorithm"):
         fed.submit(body)
     assert fed.hub.studies.list() == []  # nothing half-written
+
+
+def test_catalog_is_published_and_searchable(fed: InProcessFederation) -> None:
+    fed.pump()  # agents publish their catalog entry when they start polling
+    entries = fed.hub.catalog.entries()
+    assert set(entries) == set(fed.names)
+    assert entries["hosp-a"]["resource_counts"]["Patient"] >= 100
+    kinds = {i.institution: i.metadata.kind for i in fed.hub.registry.institutions()}
+    hyper = fed.hub.catalog.search(code="http://hl7.org/fhir/sid/icd-10|I10", institutions=kinds)
+    assert {e["institution"] for e in hyper} == set(fed.names)
+    clinics = fed.hub.catalog.search(kind="clinic", institutions=kinds)
+    assert [e["institution"] for e in clinics] == ["clinic-c"]
+    assert fed.hub.catalog.search(resource_type="ImagingStudy") == []
+    # metadata only: no patient id appears anywhere in what was published
+    assert "hosp-a-1" not in json.dumps(entries)
