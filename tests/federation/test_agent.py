@@ -7,6 +7,7 @@ import pytest
 
 from healthmesh.errors import Forbidden
 from healthmesh.federation.inprocess import InProcessFederation
+from healthmesh.federation.transport import TransportError
 from healthmesh.privacy.policy import DpSettings, PrivacyPolicy
 
 from ..hub.data import resources, study
@@ -67,3 +68,38 @@ def test_offline_node_catches_up_and_a_silent_one_is_listed() -> None:
         rec = fed.run(st.study_id, "table")
         assert rec.not_responded == ["hosp-b"] and rec.refused == {}
         assert rec.participants == ["hosp-a"] and rec.result is not None
+
+
+class _Flaky:
+    """A transport whose first publish fails as if the hub were unreachable."""
+
+    def __init__(self, inner: object) -> None:
+        self.inner, self.failed = inner, False
+
+    def publish(self, kind: str, body: dict[str, object]) -> None:
+        if not self.failed:
+            self.failed = True
+            raise TransportError("hub unreachable")
+        self.inner.publish(kind, body)  # type: ignore[attr-defined]
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.inner, name)
+
+
+def test_a_decision_that_could_not_be_published_is_published_on_redelivery() -> None:
+    with _fed() as fed:
+        fed.offline.add("hosp-b")
+        st = fed.submit(study(fed.names))
+        node = fed.nodes["hosp-b"]
+        node.agent.transport = _Flaky(node.agent.transport)  # type: ignore[assignment]
+        (queued,) = [
+            q for q in fed.hub.queue.tasks("announce-" + st.study_id) if q.task.node == "hosp-b"
+        ]
+        task = queued.task
+        with pytest.raises(TransportError):
+            node.agent.handle(task)
+        assert node.studies.stored_result(task.id) is None  # nothing stored: it comes again
+        assert node.studies.get(st.study_id).state == "approved"  # decided by its policy
+        assert fed.hub.studies.get(st.study_id).decisions["hosp-b"].state == "pending"
+        node.agent.handle(task)
+        assert fed.hub.studies.get(st.study_id).decisions["hosp-b"].state == "approved"

@@ -168,6 +168,8 @@ class NodeAgent:
             if task.kind == "compute":
                 return self._ok(task, self._compute(task))
             return self._error(task, "this node does not run tasks of this kind")
+        except TransportError:
+            raise  # nothing is stored: the task comes again once the hub is reachable
         except DisclosureRisk as exc:
             log.info("task %s refused: %s", task.id[:12], refusal_rule(exc))
             return TaskResult(
@@ -189,8 +191,8 @@ class NodeAgent:
             return self._error(task, "the node failed to compute")
 
     def _on_study(self, task: Task) -> dict[str, Any]:
-        study, decided = self.studies.receive(task.args)
-        if decided:
+        study, _ = self.studies.receive(task.args)
+        if study.state != "pending":  # decided by policy now, or earlier (publish again)
             self.publish_decision(study)
         return {"study_id": study.study_id, "state": study.state}
 
