@@ -4,6 +4,7 @@ the ledger, the patient index and the surveillance console API, in one FastAPI a
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -17,7 +18,6 @@ from healthmesh.access.clients import ClientRegistry, Credentials
 from healthmesh.access.context import AccessContext
 from healthmesh.access.keys import load_or_create_signing_key
 from healthmesh.access.router import bearer_dependency, create_auth_router
-from healthmesh.access.scopes import ScopeSet
 from healthmesh.access.tokens import InsufficientScope, TokenService
 from healthmesh.db import make_engine
 from healthmesh.errors import InvalidInput
@@ -98,8 +98,6 @@ class Hub:
             "protocol_digest": study.protocol_digest,
             "request": request.model_dump(mode="json"),
         }
-        import datetime as dt
-
         now = dt.datetime.now(dt.UTC)
         for inst in request.institutions:
             self.endpoint.enqueue(
@@ -275,4 +273,4 @@ def _mount_optional(app: FastAPI, engine: sa.Engine, auth: Callable[..., AccessC
     )
 
 
-__all__ = ["Hub", "HubSettings", "ScopeSet", "build_hub"]
+__all__ = ["Hub", "HubSettings", "build_hub"]
