@@ -83,3 +83,46 @@ def test_prune() -> None:
     }
     assert prune(node) == {"c": 0, "d": False, "f": {"h": ["x", 0]}, "j": [["y"]], "k": 1.5}
     assert prune([{}, "", None]) == [] and prune("s") == "s"
+
+
+def test_patient_memo_maps_a_repeated_pid_once_with_the_same_result() -> None:
+    from healthmesh.ingest.adapter import Converted
+    from healthmesh.ingest.hl7v2 import Hl7v2Adapter
+    from healthmesh.ingest.hl7v2.decode import split_messages
+
+    pid = "PID|1||M1^^^H1^MR~11010519491231002Y^^^^NNCHN||王^小明||19491231|F\r"
+    msgs = [
+        f"MSH|^~\\&|HIS|H1|||2024010{i}||ADT^A0{i}|C{i}|P|2.5\rEVN|A0{i}\r{pid}"
+        f"PV1|1|I|||||||||||||||||V{i}\r".encode()
+        for i in (1, 3)
+    ] + [
+        b"MSH|^~\\&|HIS|H1|||20240109||ADT^A40|C9|P|2.5\rEVN|A40\r"
+        + pid.encode()
+        + b"MRG|M0^^^H1^MR\r"
+    ]
+    memo = Hl7v2Adapter("H")
+    plain = Hl7v2Adapter("H")
+    plain.patients = None  # type: ignore[assignment]
+    for data in msgs:
+        a, b = (
+            next(ad.convert_one(r, source="x") for r in split_messages(data))
+            for ad in (memo, plain)
+        )
+        assert isinstance(a, Converted) and isinstance(b, Converted)
+        assert a.resources == b.resources and a.notes == b.notes
+        assert any("resident ID flagged" in n for n in a.notes)  # replayed on a hit
+    assert memo.patients.hits == 2 and memo.patients.misses == 1
+    # the A40 added a link to its copy; the memo kept the Patient as first mapped
+    again = next(memo.convert(msgs[0], source="x"))
+    assert isinstance(again, Converted) and "link" not in again.resources[0]
+
+
+def test_patient_memo_is_bounded() -> None:
+    from healthmesh.ingest.hl7v2.memo import PatientMemo
+
+    memo = PatientMemo(size=2)
+    for k in "abc":
+        memo.put(("f", "tz", "|^~\\&", k), {"id": k}, ())
+    assert memo.get(("f", "tz", "|^~\\&", "a")) is None
+    hit = memo.get(("f", "tz", "|^~\\&", "c"))
+    assert hit is not None and hit[0] == {"id": "c"}

@@ -286,3 +286,19 @@ def test_records_without_ids_are_refused_not_crashing(pipe: Pipeline) -> None:
     assert (s.received, s.converted, s.quarantined) == (2, 1, 1)
     (entry,) = pipe.quarantine.list()
     assert entry.format == "fhir" and entry.location == "id"
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_patient_twice_in_one_chunk_keeps_each_version(tmp_path: Path, workers: int) -> None:
+    """A01 then A08 of one patient in the same chunk: version 1 is the A01's content, version
+    2 the A08's (the worker's preparation of a repeated id is not used for version 1)."""
+    db = tmp_path / "node.sqlite"
+    pipe = Pipeline(FhirStore(db), QuarantineStore(db), "H1")
+    data = adt("A01", "M7", name="Li^Lei", cid="1") + adt("A08", "M7", name="Li^Lin", cid="2")
+    s = pipe.ingest(Hl7v2Adapter("H1"), data, "t", workers=workers)
+    assert s.balanced() and (s.created, s.updated) == (1, 1)
+    pid = pid_of("M7")
+    first, second = (pipe.store.vread("Patient", pid, v).resource() for v in (1, 2))
+    assert first["name"][0]["given"] == ["Lei"] and second["name"][0]["given"] == ["Lin"]
+    pipe.store.close()
+    pipe.quarantine.close()

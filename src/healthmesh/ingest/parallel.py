@@ -41,16 +41,24 @@ def prepare_chunk(
     def index(res: dict[str, Any]) -> Any:
         return extract(res, registry)
 
+    repeated: set[tuple[str, str]] = set()
     for number, data in raws:
         outcome = adapter.convert_one(RawMessage(number, data), source=f"{source}#{number}")
         items.append((outcome, data))
         if isinstance(outcome, Converted):
             for res in outcome.resources:
                 key = (res["resourceType"], res["id"])
+                if key in prework:
+                    repeated.add(key)
+                    continue
                 try:
                     prework[key] = prepare_new(dict(res), now, check, index)
                 except HealthmeshError as exc:
                     prework[key] = (exc.message, exc.location)
+    for key in repeated:
+        # a key written twice in one chunk (e.g. a patient's A01 then A08): which content
+        # becomes version 1 is decided by the writer, so it prepares those itself
+        del prework[key]
     return items, prework
 
 

@@ -80,15 +80,29 @@ class Segment:
             self.name = text.split(msg.field_sep, 1)[0].strip()
         self.position = position  # 1-based position of the segment in the message
 
+    @property
+    def text(self) -> str:
+        """The segment as written."""
+        return self._text
+
+    @property
+    def separators(self) -> str:
+        """The message's field separator and encoding characters (MSH-1 and MSH-2)."""
+        return self._msg.field_sep + self._msg._enc
+
+    def _split(self) -> list[str]:
+        fields = self._text.split(self._msg.field_sep)
+        if self.name == "MSH":
+            # MSH-1 is the field separator itself, so MSH-n sits at index n-1
+            fields.insert(1, self._msg.field_sep)
+        self._fields = fields
+        return fields
+
     def raw(self, n: int) -> str:
         """Field ``n`` as written (escapes and separators untouched)."""
         fields = self._fields
         if fields is None:
-            fields = self._text.split(self._msg.field_sep)
-            if self.name == "MSH":
-                # MSH-1 is the field separator itself, so MSH-n sits at index n-1
-                fields.insert(1, self._msg.field_sep)
-            self._fields = fields
+            fields = self._split()
         return fields[n] if n < len(fields) else ""
 
     def reps(self, n: int) -> list[Rep]:
@@ -126,7 +140,10 @@ class Segment:
         if reps is None:
             # most fields a mapper reads are empty or one plain value: answer those from the
             # raw text without building repetitions
-            raw = self.raw(n)
+            fields = self._fields
+            if fields is None:
+                fields = self._split()
+            raw = fields[n] if n < len(fields) else ""
             if not raw:
                 return ""
             if not self._msg.special.search(raw):

@@ -14,6 +14,7 @@ from healthmesh.ingest.adapter import Converted, Outcome, Rejected
 from healthmesh.ingest.hl7v2.access import V2Message
 from healthmesh.ingest.hl7v2.datatypes import Ctx, MappingError
 from healthmesh.ingest.hl7v2.decode import DecodeError, RawMessage, decode_message, split_messages
+from healthmesh.ingest.hl7v2.memo import PatientMemo
 from healthmesh.ingest.hl7v2.messages import map_message
 
 log = logging.getLogger(__name__)
@@ -92,6 +93,7 @@ class Hl7v2Adapter:
     def __init__(self, institution: str = "", *, default_tz: str = "+08:00") -> None:
         self.institution = institution
         self.default_tz = default_tz
+        self.patients = PatientMemo()
 
     def convert(self, data: bytes, *, source: str) -> Iterator[Outcome]:
         for raw in split_messages(data):
@@ -109,7 +111,12 @@ class Hl7v2Adapter:
             log.debug("parse failure %s: %s", source, type(exc).__name__)
             return Rejected(source, raw.data, "message cannot be parsed as HL7 v2", "MSH")
         facility = msg.sending_facility or msg.sending_app
-        ctx = Ctx(f"{self.institution}/{facility}", self.default_tz, list(text.notes))
+        ctx = Ctx(
+            f"{self.institution}/{facility}",
+            self.default_tz,
+            list(text.notes),
+            patients=self.patients,
+        )
         try:
             resources = map_message(msg, ctx)
         except MappingError as exc:

@@ -16,6 +16,7 @@ from typing import Any
 
 from healthmesh.ingest.cn_identity import check_resident_id, normalise_mobile
 from healthmesh.ingest.hl7v2.access import Rep
+from healthmesh.ingest.hl7v2.memo import PatientMemo
 from healthmesh.ingest.hl7v2.vocab import RESIDENT_ID_SYSTEM, RESIDENT_ID_TYPES, code_system
 
 _DTM = re.compile(
@@ -48,6 +49,8 @@ class Ctx:
     notes: list[str] = field(default_factory=list)
     #: positions of segments already mapped (OBX inside report groups)
     consumed: set[int] = field(default_factory=set)
+    #: Patients already mapped from identical PID segments (shared by an adapter's messages)
+    patients: PatientMemo | None = None
 
 
 def dtm(value: str, loc: str, ctx: Ctx, *, date_only: bool = False) -> str | None:

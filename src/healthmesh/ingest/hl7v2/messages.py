@@ -26,7 +26,12 @@ from healthmesh.ingest.hl7v2.clinical import (
     service_request,
 )
 from healthmesh.ingest.hl7v2.datatypes import Ctx, MappingError
-from healthmesh.ingest.hl7v2.patient import map_encounter, map_merge, map_patient, patient_key
+from healthmesh.ingest.hl7v2.patient import (
+    map_encounter,
+    map_merge,
+    map_patient_memo,
+    patient_key,
+)
 
 Resources = list[dict[str, Any]]
 
@@ -48,7 +53,7 @@ def _subject(msg: V2Message, ctx: Ctx) -> tuple[dict[str, Any], Resources]:
     pid = msg.first("PID")
     if pid is None:
         raise MappingError("message has no PID segment", "PID")
-    patient = map_patient(pid, ctx)
+    patient = map_patient_memo(pid, ctx)
     return patient, [patient]
 
 

@@ -143,6 +143,23 @@ def map_patient(pid: Segment, ctx: Ctx) -> dict[str, Any]:
     return res
 
 
+def map_patient_memo(pid: Segment, ctx: Ctx) -> dict[str, Any]:
+    """``map_patient`` through the context's memo: an identical PID segment (same source
+    system, separators and time zone) is mapped once; its notes are repeated on each hit."""
+    memo = ctx.patients
+    if memo is None:
+        return map_patient(pid, ctx)
+    key = (ctx.facility, ctx.tz, pid.separators, pid.text)
+    hit = memo.get(key)
+    if hit is not None:
+        ctx.notes.extend(hit[1])
+        return hit[0]
+    before = len(ctx.notes)
+    patient = map_patient(pid, ctx)
+    memo.put(key, patient, tuple(ctx.notes[before:]))
+    return patient
+
+
 def _fill_from_resident_id(res: dict[str, Any], ctx: Ctx) -> None:
     """A valid resident ID fixes birth date and sex; a mismatch with PID-7/8 is noted."""
     for ident in res["identifier"]:
