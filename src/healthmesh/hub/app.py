@@ -31,7 +31,7 @@ from healthmesh.federation.transport import HubEndpoint
 from healthmesh.fhir.api.app import install_error_handlers
 from healthmesh.hub.api import HUB_ADMIN, RESEARCHER_SCOPES, create_hub_router
 from healthmesh.hub.catalog import Catalog
-from healthmesh.hub.jobs import JobRunner, Pump
+from healthmesh.hub.jobs import JobRunner, Pump, ResultSignal
 from healthmesh.hub.ledger import HubLedger
 from healthmesh.hub.results import ResultStore
 from healthmesh.hub.settings import HubSettings
@@ -193,9 +193,10 @@ def build_hub(
     )
     clients = ClientRegistry(engine)
     holder: dict[str, Hub] = {}
+    signal = ResultSignal(queue)
     endpoint = HubEndpoint(
         identity,
-        queue,
+        signal,  # a TaskQueue that also wakes waiting jobs
         registry,
         SqlNonceStore(engine),
         on_publish=lambda inst, kind, body: holder["hub"].on_publish(inst, kind, body),
@@ -210,6 +211,7 @@ def build_hub(
         algorithms=algorithms,
         timeout=settings.job_timeout,
         pump=pump,
+        signal=signal,
     )
     app = FastAPI(
         title=f"healthmesh hub ({settings.hub_id})",

@@ -16,6 +16,7 @@ import datetime as dt
 import json
 import logging
 import secrets
+import threading
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -39,6 +40,36 @@ NO_RESPONSE = "no-response"
 Pump = Callable[[], object]
 
 
+class ResultSignal:
+    """A task queue that wakes the jobs waiting for results as soon as one is stored (the
+    endpoint completes tasks through it); everything else is the wrapped queue's."""
+
+    def __init__(self, queue: TaskQueue) -> None:
+        self.queue = queue
+        self._stored = threading.Condition()
+        self._count = 0
+
+    def complete(self, result: TaskResult) -> bool:
+        stored = self.queue.complete(result)
+        with self._stored:
+            self._count += 1
+            self._stored.notify_all()
+        return stored
+
+    def seen(self) -> int:
+        """How many results were handed in so far (compare with :meth:`wait`)."""
+        with self._stored:
+            return self._count
+
+    def wait(self, seen: int, timeout: float) -> None:
+        """Return once a result newer than ``seen`` arrived, or after ``timeout`` seconds."""
+        with self._stored:
+            self._stored.wait_for(lambda: self._count != seen, timeout)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.queue, name)
+
+
 class QueueHubContext(FederatedCalls):
     """The hub side of one job: :class:`~healthmesh.analytics.sdk.HubContext` over the queue
     (the call and refusal bookkeeping is :class:`~healthmesh.analytics.local.FederatedCalls`)."""
@@ -57,8 +88,10 @@ class QueueHubContext(FederatedCalls):
         registry: InstitutionRegistry,
         timeout: float,
         pump: Pump | None = None,
+        signal: ResultSignal | None = None,
     ) -> None:
         super().__init__(nodes, self._dispatch_tasks)
+        self.signal = signal
         self.job_id, self.study_id, self.algorithm = job_id, study_id, algorithm
         self.researcher = researcher
         self.not_responded: list[str] = []
@@ -115,13 +148,19 @@ class QueueHubContext(FederatedCalls):
         deadline = time.monotonic() + self.timeout
         delay = 0.005
         while True:
+            seen = self.signal.seen() if self.signal is not None else 0
             if self.pump is not None:
                 self.pump()
             found = {r.task_id: r for r in self.queue.results(round_job) if r.task_id in ids}
-            if len(found) == len(ids) or time.monotonic() >= deadline:
+            left = deadline - time.monotonic()
+            if len(found) == len(ids) or left <= 0:
                 return found
-            if self.pump is None:
-                time.sleep(delay)
+            if self.pump is not None:
+                continue
+            if self.signal is not None:
+                self.signal.wait(seen, min(left, 1.0))
+            else:
+                time.sleep(min(delay, left))
                 delay = min(delay * 2, 0.2)
 
     def _open(self, task: Task, result: TaskResult) -> Released | str:
@@ -159,10 +198,11 @@ class JobRunner:
         algorithms: AlgorithmLookup,
         timeout: float = 60.0,
         pump: Pump | None = None,
+        signal: ResultSignal | None = None,
     ) -> None:
         self.queue, self.enqueue, self.hub, self.registry = queue, enqueue, hub, registry
         self.results, self.ledger, self.algorithms = results, ledger, algorithms
-        self.timeout, self.pump = timeout, pump
+        self.timeout, self.pump, self.signal = timeout, pump, signal
 
     def run(
         self, study: Study, computation: str, researcher: str, *, timeout: float | None = None
@@ -194,6 +234,7 @@ class JobRunner:
             registry=self.registry,
             timeout=self.timeout if timeout is None else timeout,
             pump=self.pump,
+            signal=self.signal,
         )
         result: dict[str, Any] | None = None
         error: str | None = None
