@@ -68,7 +68,7 @@ def test_region_pprl_f1_against_truth(region: Path) -> None:
     scores = pairwise_scores(predicted, truth)
     print(f"region PPRL P={scores.precision:.4f} R={scores.recall:.4f} F1={scores.f1:.4f}")
     assert scores.true_pairs > 1000
-    assert scores.f1 >= 0.97
+    assert scores.f1 >= 0.98
     # the score depends on the truth: everyone alone finds nothing, one cluster is imprecise
     alone = pairwise_scores({k: i for i, k in enumerate(truth)}, truth)
     assert alone == PairwiseScores(1.0, 0.0, 0.0, scores.true_pairs, 0)

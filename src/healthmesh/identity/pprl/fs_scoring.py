@@ -73,13 +73,22 @@ def random_pairs(
     return rng.integers(0, n_a, count), rng.integers(0, n_b, count)
 
 
-def u_from_random(gamma: NDArray[np.int8], schema: GroupSchema) -> list[NDArray[np.float64]]:
+def u_from_random(
+    gamma: NDArray[np.int8], schema: GroupSchema, weights: NDArray[np.float64] | None = None
+) -> list[NDArray[np.float64]]:
     """u probabilities (level shares among non-matches) from random pairs, which are almost
-    all non-matches (Splink's ``estimate_u_using_random_sampling``); missing levels ignored."""
+    all non-matches (Splink's ``estimate_u_using_random_sampling``); missing levels ignored.
+
+    ``weights`` (each pair's probability of being a non-match) removes the few matches a
+    random sample holds: unweighted, they put u of an exact phone or identity number at
+    about the match rate itself, so such agreement could never outweigh the prior.
+    """
     out = []
+    w = np.ones(gamma.shape[0]) if weights is None else weights
     for k, n in enumerate(levels(schema)):
         col = gamma[:, k].astype(np.int64) if gamma.shape[0] else np.zeros(0, np.int64)
-        counts = np.bincount(col[col >= 0], minlength=n)[:n].astype(np.float64)
+        present = col >= 0
+        counts = np.bincount(col[present], weights=w[present], minlength=n)[:n]
         share = counts / max(float(counts.sum()), 1.0)
         out.append(np.maximum(share, 1e-6))
     return out
@@ -94,5 +103,6 @@ def fit(
     fields is inflated, which would undo the term-frequency adjustment; its prior is left
     to the caller (over all pairs, not over candidates)."""
     fitted = fit_em(np.concatenate([candidates, random]), levels(schema))
-    scoring = FSParameters(fitted.m, u_from_random(random, schema), fitted.prior)
+    non_match = 1.0 - fitted.probability(random) if random.shape[0] else None
+    scoring = FSParameters(fitted.m, u_from_random(random, schema, non_match), fitted.prior)
     return fitted, scoring
