@@ -15,6 +15,7 @@ the hub while it waits (``--threads``: each agent in its own polling thread inst
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import statistics
 import sys
@@ -28,6 +29,56 @@ from data import resources, study
 from healthmesh.federation.inprocess import InProcessFederation, NodeSpec
 
 
+class Split:
+    """Splits wall time into hub work and node work: every call into the hub's endpoint is
+    hub work; the rest of an agent's poll-and-handle is node work. In the simulation the
+    nodes' work is serial; deployed, nodes work in parallel, so a round costs the hub work
+    plus the slowest node: ``projected = wall - node work + sum over waves of the slowest
+    node's work in that wave`` (a wave is one pass of every agent)."""
+
+    def __init__(self, fed: InProcessFederation) -> None:
+        self.hub = 0.0
+        self.node = 0.0
+        self.waves = 0.0
+        endpoint = fed.hub.endpoint
+        handle = endpoint.handle
+
+        def timed_handle(*a: object, **k: object) -> object:
+            t = time.perf_counter()
+            try:
+                return handle(*a, **k)  # type: ignore[arg-type]
+            finally:
+                self.hub += time.perf_counter() - t
+
+        endpoint.handle = timed_handle  # type: ignore[method-assign]
+        for node in fed.nodes.values():
+            node.agent.run_once = self._timed_agent(node.agent.run_once)  # type: ignore[method-assign]
+        pump = fed.pump
+
+        def timed_pump() -> int:
+            self._wave: list[float] = []
+            n = pump()
+            self.waves += max(self._wave, default=0.0)
+            return n
+
+        fed.pump = timed_pump  # type: ignore[method-assign]
+        fed.hub.jobs.pump = timed_pump
+
+    def _timed_agent(self, run_once):  # type: ignore[no-untyped-def]
+        def timed(*a: object, **k: object) -> int:
+            hub0, t = self.hub, time.perf_counter()
+            n = run_once(*a, **k)
+            own = time.perf_counter() - t - (self.hub - hub0)
+            self.node += own
+            self._wave.append(own)
+            return int(n)
+
+        return timed
+
+    def reset(self) -> None:
+        self.hub = self.node = self.waves = 0.0
+
+
 def rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
@@ -37,13 +88,15 @@ def main() -> None:
     ap.add_argument("--hospitals", type=int, default=100)
     ap.add_argument("--clinics", type=int, default=500)
     ap.add_argument("--cdcs", type=int, default=20)
-    ap.add_argument("--patients", type=str, default="60,25,15",
-                    help="patients per hospital, clinic, CDC")
+    ap.add_argument(
+        "--patients", type=str, default="60,25,15", help="patients per hospital, clinic, CDC"
+    )
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--threads", action="store_true")
     args = ap.parse_args()
-    sizes = dict(zip(("hospital", "clinic", "cdc"), map(int, args.patients.split(",")),
-                     strict=True))
+    sizes = dict(
+        zip(("hospital", "clinic", "cdc"), map(int, args.patients.split(",")), strict=True)
+    )
     specs = (
         [NodeSpec(f"H{i:03d}", "hospital") for i in range(args.hospitals)]
         + [NodeSpec(f"C{i:03d}", "clinic") for i in range(args.clinics)]
@@ -55,30 +108,52 @@ def main() -> None:
     for k, spec in enumerate(specs):
         fed.load(spec.institution, resources(spec.institution, sizes[spec.kind], k, refusals=0))
     t_load = time.perf_counter() - t0 - t_build
-    print(f"nodes: {len(specs)} ({args.hospitals} hospitals, {args.clinics} clinics, "
-          f"{args.cdcs} CDCs; patients each {args.patients})")
+    print(
+        f"nodes: {len(specs)} ({args.hospitals} hospitals, {args.clinics} clinics, "
+        f"{args.cdcs} CDCs; patients each {args.patients})"
+    )
     print(f"setup: build {t_build:.1f} s, load {t_load:.1f} s, RSS {rss_mb():.0f} MB")
     if args.threads:
         fed.start(wait_s=0.5)
     st = fed.submit(study(fed.names, cohort={}))
     fed.pump()
     fed.approve(st.study_id, computations=["model"])
+    split = Split(fed) if not args.threads else None
     for name in ("n", "model"):
-        times, rec = [], None
+        times, cpus, projected, rec = [], [], [], None
         for _ in range(args.repeats):
-            t = time.perf_counter()
+            if split:
+                split.reset()
+            for node in fed.nodes.values():  # cold: no design kept from an earlier run
+                node.agent.data.clear()  # type: ignore[attr-defined]
+            t, cpu = time.perf_counter(), time.process_time()
             rec = fed.run(st.study_id, name)
             times.append(time.perf_counter() - t)
+            cpus.append(time.process_time() - cpu)
+            if split:
+                projected.append(times[-1] - split.node + split.waves)
         assert rec is not None
         extra = ""
         if rec.result and "n" in rec.result:
             extra = f"n={rec.result['n']}"
         if rec.result and "iterations" in rec.result:
             extra += f" iterations={rec.result['iterations']}"
-        print(f"{name}: median {statistics.median(times):.2f} s over {args.repeats} "
-              f"(runs {', '.join(f'{x:.2f}' for x in times)}); {rec.status}, "
-              f"{len(rec.participants)} took part, {len(rec.refused)} refused "
-              f"{sorted(set(rec.refused.values()))}, {len(rec.not_responded)} silent; {extra}")
+        print(
+            f"{name}: median {statistics.median(times):.2f} s over {args.repeats} "
+            f"(runs {', '.join(f'{x:.2f}' for x in times)}); {rec.status}, "
+            f"{len(rec.participants)} took part, {len(rec.refused)} refused "
+            f"{sorted(set(rec.refused.values()))}, {len(rec.not_responded)} silent; {extra}"
+        )
+        print(
+            f"{name}: CPU time of this process median {statistics.median(cpus):.2f} s "
+            f"(the machine is shared: load average {os.getloadavg()[0]:.1f})"
+        )
+        if projected:
+            print(
+                f"{name}: with the nodes working in parallel (hub work + slowest node per "
+                f"wave): median {statistics.median(projected):.2f} s; last run: hub "
+                f"{split.hub:.2f} s, all nodes' work {split.node:.2f} s"
+            )  # type: ignore[union-attr]
     print(f"peak RSS (hub and all nodes in one process): {rss_mb():.0f} MB")
     fed.close()
 

@@ -34,9 +34,10 @@ from healthmesh.node.federated import build_federated_node
 NODES = {"H01": "hospital", "H02": "hospital", "C01": "clinic", "CDC01": "cdc"}
 
 
-def _time(run, repeats: int) -> tuple[float, list[float], object]:  # type: ignore[no-untyped-def]
+def _time(run, repeats: int, clear=lambda: None) -> tuple[float, list[float], object]:  # type: ignore[no-untyped-def]
     times, rec = [], None
     for _ in range(repeats):
+        clear()  # cold: no design kept from an earlier run
         t = time.perf_counter()
         rec = run()
         times.append(time.perf_counter() - t)
@@ -50,9 +51,15 @@ def in_process(patients: int, repeats: int) -> None:
         st = fed.submit(study(fed.names))
         fed.approve(st.study_id, computations=["model"])
         for name in ("n", "table", "model"):
-            med, times, rec = _time(lambda: fed.run(st.study_id, name), repeats)
-            print(f"{name:>6}: median {med * 1000:.0f} ms  runs "
-                  f"{', '.join(f'{x * 1000:.0f}' for x in times)}  [{rec.status}]")  # type: ignore[attr-defined]
+            med, times, rec = _time(
+                lambda: fed.run(st.study_id, name),
+                repeats,
+                lambda: [n.agent.data.clear() for n in fed.nodes.values()],  # type: ignore[attr-defined]
+            )
+            print(
+                f"{name:>6}: median {med * 1000:.0f} ms  runs "
+                f"{', '.join(f'{x * 1000:.0f}' for x in times)}  [{rec.status}]"
+            )  # type: ignore[attr-defined]
 
 
 def over_http(patients: int, repeats: int) -> None:
@@ -68,7 +75,8 @@ def over_http(patients: int, repeats: int) -> None:
             for r in resources(inst, patients, k):
                 tx.update(r["resourceType"], r["id"], r)
         node = build_federated_node(
-            identity=ident, store=store,
+            identity=ident,
+            store=store,
             transport=HttpTransport(ident, server.url, hub_key_id=hub.identity.key_id),
             metadata=InstitutionMetadata(name=inst, kind=kind),  # type: ignore[arg-type]
         )
@@ -89,10 +97,14 @@ def over_http(patients: int, repeats: int) -> None:
         node.agent.publish_decision(node.studies.approve(st.study_id, ["model"]))
     for name in ("n", "table", "model"):
         med, times, rec = _time(
-            lambda: hub.jobs.run(hub.studies.get(st.study_id), name, researcher), repeats
+            lambda: hub.jobs.run(hub.studies.get(st.study_id), name, researcher),
+            repeats,
+            lambda: [n.agent.data.clear() for n in nodes],  # type: ignore[attr-defined]
         )
-        print(f"{name:>6}: median {med * 1000:.0f} ms  runs "
-              f"{', '.join(f'{x * 1000:.0f}' for x in times)}  [{rec.status}]")  # type: ignore[attr-defined]
+        print(
+            f"{name:>6}: median {med * 1000:.0f} ms  runs "
+            f"{', '.join(f'{x * 1000:.0f}' for x in times)}  [{rec.status}]"
+        )  # type: ignore[attr-defined]
     for node in nodes:
         node.stop()
         node.store.close()
