@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from healthmesh.identity.evaluation import (
@@ -93,3 +94,26 @@ def test_truth_of_cdc_report_cards_matches_the_identity_numbers(region: Path) ->
 def test_pairwise_scores_refuses_unscored_records() -> None:
     with pytest.raises(KeyError):
         pairwise_scores({1: "a"}, {1: "x", 2: "x"})
+
+
+def test_group_comparison_vectors_mark_missing_groups() -> None:
+    from healthmesh.identity.pprl.fs_scoring import SegmentView, comparison_vectors
+    from healthmesh.identity.standardise import standardise_record
+
+    full = standardise_record(
+        {
+            "id": "h1",
+            "name": "张伟",
+            "id_number": "11010519491231002X",
+            "phone": "13800138000",
+            "address": "北京市西城区金融大街7号",
+        }
+    )
+    member = standardise_record({"id": "p1", "name": "張偉", "phone": "13800138000"})
+    other = standardise_record({"id": "c1", "name": "李娜", "id_number": "110105194912310029"})
+    a = SegmentView(encode_groups(SECRET, [full]), chinese_groups())
+    b = SegmentView(encode_groups(SECRET, [member, other]), chinese_groups())
+    gamma = comparison_vectors(a, b, np.array([0, 0]), np.array([0, 1]))
+    # name, birth+sex, address, phone, identity token
+    assert gamma[0].tolist() == [3, -1, -1, 3, -1]  # the member: only name and phone known
+    assert gamma[1][0] < 2 and gamma[1][4] == -1  # other name; invalid ID is not tokenised
