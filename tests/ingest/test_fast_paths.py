@@ -126,3 +126,29 @@ def test_patient_memo_is_bounded() -> None:
     assert memo.get(("f", "tz", "|^~\\&", "a")) is None
     hit = memo.get(("f", "tz", "|^~\\&", "c"))
     assert hit is not None and hit[0] == {"id": "c"}
+
+
+def test_csv_date_shortcut_agrees_with_strptime() -> None:
+    import datetime as dt
+
+    from healthmesh.ingest.csv.values import _strptime
+
+    formats = ["%Y-%m-%d", "%Y/%m/%d", "%Y%m%d", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d  %H:%M",
+               "%d.%m.%Y", "%Y年%m月%d日", "%y-%m-%d", "%Y-%m-%d %%"]  # fmt: skip
+    samples = ["2024-01-31", "2024-1-5", "2024/02/30", "2024-02-29", "2023-02-29", "20240131",
+               "2024-01-31 23:59:59", "2024-01-31 24:00", "2024-01-31 7:5", "2024-01-31\t07:05",
+               "31.01.2024", " 2024-01-31", "2024-01-31 ", "2024年1月31日", "0000-01-01",
+               "2024-01- 5", "2024-13-01", "2024-01-31 12:00:60", "24-01-31", "2024-01-31 %"]  # fmt: skip
+    rng = random.Random(3)
+    samples += ["".join(rng.choice("0123456789-/ :.年月日") for _ in range(rng.randint(6, 19)))
+                for _ in range(3000)]  # fmt: skip
+
+    def outcome(parse: object, text: str, fmt: str) -> object:
+        try:
+            return parse(text, fmt)  # type: ignore[operator]
+        except ValueError:
+            return "error"
+
+    for fmt in formats:
+        for text in samples:
+            assert outcome(_strptime, text, fmt) == outcome(dt.datetime.strptime, text, fmt)

@@ -14,6 +14,7 @@ import csv
 import io
 import re
 from collections.abc import Iterator
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,18 @@ from healthmesh.ingest.csv.values import CellError, convert
 _STEP = re.compile(r"([A-Za-z]+)(?:\[(\d+)\])?")
 
 
+@lru_cache(maxsize=1024)
+def _steps(path: str) -> tuple[tuple[str, int | None], ...]:
+    """A dotted element path parsed once: (name, list index or None) per step."""
+    out = []
+    for step in path.split("."):
+        m = _STEP.fullmatch(step)
+        if m is None:
+            raise MappingError("bad element path in mapping")
+        out.append((m.group(1), None if m.group(2) is None else int(m.group(2))))
+    return tuple(out)
+
+
 def set_path(resource: dict[str, Any], path: str, value: Any) -> None:
     """Set ``value`` at a dotted path with list indexes, creating what is missing.
 
@@ -38,13 +51,9 @@ def set_path(resource: dict[str, Any], path: str, value: Any) -> None:
     >>> r
     {'name': [{'given': [None, 'Wei']}]}
     """
-    steps = path.split(".")
+    steps = _steps(path)
     node: Any = resource
-    for n, step in enumerate(steps):
-        m = _STEP.fullmatch(step)
-        if m is None:
-            raise MappingError("bad element path in mapping")
-        key, index = m.group(1), m.group(2)
+    for n, (key, index) in enumerate(steps):
         last = n == len(steps) - 1
         if index is None:
             if last:
@@ -53,7 +62,7 @@ def set_path(resource: dict[str, Any], path: str, value: Any) -> None:
             node = node.setdefault(key, {})
             continue
         items = node.setdefault(key, [])
-        i = int(index)
+        i = index
         while len(items) <= i:
             items.append(None if last else {})
         if last:
@@ -169,8 +178,9 @@ class CsvAdapter:
                 key.append(str(k))
             res: dict[str, Any] = {
                 "resourceType": block.type,
-                "id": deterministic_id(block.type, self.institution, self.mapping.name,
-                                       block.name, *key),
+                "id": deterministic_id(
+                    block.type, self.institution, self.mapping.name, block.name, *key
+                ),
             }
             for spec in block.fields:
                 value = self._value(spec, cells, item, built, notes)
@@ -194,8 +204,10 @@ class CsvAdapter:
             values = [cells[c] for c in key]
             if not all(values):
                 return None
-            return {"reference": f"{rtype}/"
-                    + deterministic_id(rtype, self.institution, mapping, block, *values)}
+            return {
+                "reference": f"{rtype}/"
+                + deterministic_id(rtype, self.institution, mapping, block, *values)
+            }
         if spec.type == "reference":
             targets = built.get(spec.ref, [])
             if not targets:
