@@ -126,6 +126,11 @@ def local_train(
         else:
             loss = loss_fn(kind, model(xt[idx]).squeeze(-1), yt[idx])
             loss.backward()  # type: ignore[no-untyped-call]
+        if cfg.weight_decay > 0:
+            with torch.no_grad():
+                for p in params:
+                    if p.grad is not None and p.dim() > 1:  # weights, not biases
+                        p.grad.add_(cfg.weight_decay * p)
         if cfg.proximal_mu > 0:
             with torch.no_grad():
                 for p, a in zip(params, anchor, strict=True):

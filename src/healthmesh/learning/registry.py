@@ -188,13 +188,14 @@ class ModelRegistry:
             row = conn.execute(q).mappings().first()
             if row is None:
                 raise NotFound(f"model {name!r} version {version or 'latest'} not found")
-            per = dict(
-                conn.execute(
+            per = {
+                r[0]: r[1]
+                for r in conn.execute(
                     select(metrics_t.c.institution, metrics_t.c.metric).where(
                         (metrics_t.c.name == name) & (metrics_t.c.version == row["version"])
                     )
-                ).tuples()
-            )
+                )
+            }
         return ModelVersion(
             name=row["name"], version=row["version"], created_at=row["created_at"],
             study_id=row["study_id"], job_id=row["job_id"], kind=row["kind"],

@@ -20,6 +20,7 @@ class LocalConfig:
     lr: float = 1e-3
     optimizer: str = "adam"  # adam | sgd
     proximal_mu: float = 0.0  # FedProx
+    weight_decay: float = 0.0  # L2 penalty on the weights (not the bias)
     dp_clip: float = 0.0  # > 0: DP-SGD per-example clipping norm
     dp_noise: float = 0.0  # DP-SGD noise multiplier
 
@@ -60,6 +61,7 @@ class TrainingSpec(BaseModel):
     batch_size: int = Field(default=4, ge=1)
     lr: float = Field(default=1e-3, gt=0)
     optimizer: Literal["adam", "sgd"] = "adam"
+    weight_decay: float = Field(default=0.0, ge=0)
     proximal_mu: float = Field(default=0.01, ge=0)  # FedProx only
     server_lr: float = Field(default=0.1, gt=0)  # FedAdam/FedYogi/FedAdagrad eta
     server_tau: float = Field(default=1e-3, gt=0)
@@ -89,6 +91,7 @@ class TrainingSpec(BaseModel):
             batch_size=self.batch_size,
             lr=self.lr,
             optimizer=self.optimizer,
+            weight_decay=self.weight_decay,
             proximal_mu=self.proximal_mu if proximal else 0.0,
         )
 
