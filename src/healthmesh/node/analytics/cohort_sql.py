@@ -51,6 +51,13 @@ def _latest_on_or_before(year: int, month: int, day: int) -> dt.date | None:
             day -= 1  # 29 February in a common year
 
 
+def _lid(patient: Any) -> ColumnElement[Any]:
+    """The patient's lid as a value, not an index key: ``lid + 0`` keeps SQLite scanning the
+    covering (res_type, res_id) index and probing the criterion's list, instead of fetching
+    table rows (with their JSON) by rowid for every listed lid."""
+    return patient.c.lid + 0  # type: ignore[no-any-return]
+
+
 def _seconds(day: dt.date) -> float:
     return (day - dt.date(1970, 1, 1)).days * DAY
 
@@ -137,12 +144,12 @@ class CohortSql:
 
         def extra(lid: Any) -> list[ColumnElement[bool]]:
             q = qty.alias()
-            conds = [q.c.lid == lid, q.c.pid == pid, q.c.value.is_not(None)]
+            conds = [q.c.pid == pid, q.c.value.is_not(None)]
             if crit.min is not None:
                 conds.append(q.c.value >= crit.min)
             if crit.max is not None:
                 conds.append(q.c.value <= crit.max)
-            return [exists().where(*conds)]
+            return [lid.in_(select(q.c.lid).where(*conds))]
 
         return extra
 
@@ -153,7 +160,7 @@ class CohortSql:
 
         def extra(lid: Any) -> list[ColumnElement[bool]]:
             t = TOK.alias()
-            return [exists().where(t.c.lid == lid, t.c.pid == pid, t.c.code.in_(classes))]
+            return [lid.in_(select(t.c.lid).where(t.c.pid == pid, t.c.code.in_(classes)))]
 
         return extra
 
@@ -168,7 +175,7 @@ class CohortSql:
         if crit.max is not None:  # age <= max  <=>  born after ref - (max + 1) years
             bound = _latest_on_or_before(ref.year - crit.max - 1, ref.month, ref.day)
             conds.append(d.c.low >= (_seconds(bound) + DAY if bound else NO_BIRTH))
-        cond: ColumnElement[bool] = patient.c.lid.in_(select(d.c.lid).where(*conds))
+        cond: ColumnElement[bool] = _lid(patient).in_(select(d.c.lid).where(*conds))
         return cond
 
     def _sex(self, values: Sequence[str], patient: Any) -> ColumnElement[bool]:
@@ -178,12 +185,12 @@ class CohortSql:
         ors: list[ColumnElement[bool]] = []
         if known:
             ors.append(
-                patient.c.lid.in_(select(g.c.lid).where(g.c.pid == pid, g.c.code.in_(known)))
+                _lid(patient).in_(select(g.c.lid).where(g.c.pid == pid, g.c.code.in_(known)))
             )
         if "unknown" in values:  # missing or unrecognised gender is "unknown"
             g2 = TOK.alias()
             ors.append(
-                patient.c.lid.not_in(
+                _lid(patient).not_in(
                     select(g2.c.lid).where(g2.c.pid == pid, g2.c.code.in_(KNOWN_SEXES))
                 )
             )
@@ -192,10 +199,17 @@ class CohortSql:
     # -- the cohort ----------------------------------------------------------------------------
     def cohort(self, cohort: Cohort) -> CTE:
         """A CTE ``cohort(lid, res_id)`` of the cohort's patients."""
-        p = R.alias("p")
+        p, gone = R.alias("p"), R.alias("gone")
         conds: list[ColumnElement[bool]] = [
             p.c.res_type == "Patient",
-            p.c.deleted == False,  # noqa: E712
+            # liveness as "not among the deleted" (few): the scan then needs only the
+            # (res_type, res_id) index, which holds the lid too, and never the table rows
+            p.c.lid.not_in(
+                select(gone.c.lid).where(
+                    gone.c.res_type == "Patient",
+                    gone.c.deleted == True,  # noqa: E712
+                )
+            ),
             p.c.res_id.not_in(self.refused()),
         ]
         conds += [self.criterion(c, p, cohort.reference_date) for c in cohort.include]

@@ -29,10 +29,11 @@ from sqlalchemy import CTE, Float, Select, and_, case, cast, func, literal, sele
 from healthmesh.analytics import variables as V
 from healthmesh.analytics.cohort import Cohort, SexVariable, Variable
 from healthmesh.analytics.data import CellKey, CrossMoments, Moments
-from healthmesh.fhir.store import FhirStore
+from healthmesh.fhir.store import FhirStore, schema
 from healthmesh.node.analytics.cohort_sql import CohortSql
 from healthmesh.node.analytics.variables_sql import design_columns, inner_columns, value_column
 
+R = schema.resource
 #: thresholds / bins per aggregate query (keeps statements and bind lists small)
 CHUNK = 200
 
@@ -43,6 +44,27 @@ class SqlNodeData:
     def __init__(self, store: FhirStore) -> None:
         self.store = store
         self.sql = CohortSql(store)
+        self._ensure_statistics()
+
+    def _ensure_statistics(self) -> None:
+        """Give the planner statistics when the index tables have none yet (a store loaded
+        in fewer writes than its own ANALYZE threshold): without them PostgreSQL estimates
+        one row everywhere and nests loops that re-run whole subqueries per row."""
+        with self.store.db.read() as conn:
+            if self.store.db.is_sqlite:
+                has = conn.exec_driver_sql(
+                    "select count(*) from sqlite_master where name = 'sqlite_stat1'"
+                ).scalar()
+            else:
+                has = conn.exec_driver_sql(
+                    "select count(distinct tablename) from pg_stats where schemaname = "
+                    "current_schema() and tablename in ('idx_token', 'idx_reference', "
+                    "'idx_date')"
+                ).scalar()
+                has = int(has or 0) == 3
+            empty = conn.execute(select(func.count()).select_from(R).limit(1)).scalar() == 0
+        if not has and not empty:
+            self.store.db.analyze()
 
     # -- plumbing ----------------------------------------------------------------------------
     def _rows(self, query: Select[Any]) -> list[Any]:

@@ -78,15 +78,21 @@ def _seconds(day: dt.date) -> float:
 def date_text(content: ColumnElement[Any], elements: Sequence[str]) -> ColumnElement[Any]:
     """The analysis date as ``YYYY-MM-DD`` text from the resource JSON (partial dates are
     their first day; NULL when none of ``elements`` is present)."""
-    raw: ColumnElement[Any] = func.coalesce(*(json_text(content, e) for e in elements))
-    if len(elements) == 1:
-        raw = json_text(content, elements[0])
-    length = func.length(raw)
-    return case(
-        (length == 4, raw + literal("-01-01")),
-        (length == 7, raw + literal("-01")),
-        else_=func.substr(raw, 1, 10),
+    raw: ColumnElement[Any] = (
+        json_text(content, elements[0])
+        if len(elements) == 1
+        else func.coalesce(*(json_text(content, e) for e in elements))
     )
+    # "2024" -> "2024-01-01", "2024-03" -> "2024-03-01", longer -> its first ten characters
+    return func.substr(raw + literal("-01-01"), 1, 10)
+
+
+def _once(query: Any) -> Select[Any]:
+    """``SELECT lid FROM`` a materialized CTE of ``query``: its JSON reads run once per
+    statement, whatever join the planner makes of the ``IN`` that uses it (PostgreSQL may
+    otherwise rescan a semi-join's inner side per outer row)."""
+    cte = query.cte().prefix_with("MATERIALIZED")
+    return select(cte.c.lid)
 
 
 class ResourceSql:
@@ -116,17 +122,28 @@ class ResourceSql:
         """The resource ``lid`` is not recorded in error (nor a refuted Condition)."""
         param, codes = IN_ERROR[res_type]
         bad = TOK.alias()
-        return ~(
-            select(literal(1))
-            .where(bad.c.lid == lid, bad.c.pid == self.pid(res_type, param), bad.c.code.in_(codes))
-            .exists()
+        # uncorrelated: the (few) resources in error are listed once, not looked up per row
+        cond: ColumnElement[bool] = lid.not_in(
+            select(bad.c.lid).where(bad.c.pid == self.pid(res_type, param), bad.c.code.in_(codes))
         )
+        return cond
 
     def in_window(
         self, res_type: str, lid: Any, low: Any, start: dt.date | None, end: dt.date | None
     ) -> ColumnElement[bool]:
-        """The resource ``lid``, whose date index row (outer-joined) starts at ``low``, has
-        its calendar date in ``start..end`` (at least one bound given)."""
+        """The resource ``lid``, whose point date index row starts at ``low`` (None: decide
+        by the JSON alone), has its calendar date in ``start..end`` (a bound given)."""
+        r = R.alias()
+        text = date_text(r.c.content, DATES[res_type].elements)
+        inside = and_(
+            text.is_not(None),
+            *([text >= start.isoformat()] if start is not None else []),
+            *([text <= end.isoformat()] if end is not None else []),
+        )
+        # one read of the JSON per undecided resource
+        exact = select(case((inside, 1), else_=0)).where(r.c.lid == lid).scalar_subquery() == 1
+        if low is None:
+            return exact
         lo_s = _seconds(start) if start is not None else None
         hi_s = _seconds(end) + DAY if end is not None else None
         surely_in = and_(
@@ -140,17 +157,6 @@ class ResourceSql:
         if hi_s is not None:
             out_terms.append(low >= hi_s + LATE)
         surely_out = and_(low.is_not(None), or_(*out_terms))
-        r = R.alias()
-        text = (
-            select(date_text(r.c.content, DATES[res_type].elements))
-            .where(r.c.lid == lid)
-            .scalar_subquery()
-        )
-        exact = and_(
-            text.is_not(None),
-            *([text >= start.isoformat()] if start is not None else []),
-            *([text <= end.isoformat()] if end is not None else []),
-        )
         # CASE stops at the first true WHEN: the JSON is read only when the index cannot decide
         return case((surely_in, 1), (surely_out, 0), (exact, 1), else_=0) == 1
 
@@ -175,31 +181,75 @@ class ResourceSql:
     ) -> Select[Any]:
         """``(lid, patient)`` of the type's resources (not in error) with one of ``codes``
         (any when None), dated in the window, meeting ``extra(lid)``; with ``within`` (a
-        cohort CTE), only of its patients, joined so the planner may drive from either side."""
+        cohort CTE), only of its patients.
+
+        Driven by the subject references through their covering ``(pid, tid, ttype, lid)``
+        index; every other test is an uncorrelated list of lids (codes, errors, dates), which
+        the database builds once and probes in memory."""
         ref = REF.alias()
+        lid = ref.c.lid
+        subject = self.pid(res_type, "subject")
+        absolute = REF.alias()
         conds: list[ColumnElement[bool]] = [
-            ref.c.pid == self.pid(res_type, "subject"),
+            ref.c.pid == subject,
             ref.c.ttype == "Patient",
-            ref.c.url.is_(None),
+            # absolute URLs are not followed (few: listed from the (pid, url) index)
+            lid.not_in(
+                select(absolute.c.lid).where(absolute.c.pid == subject, absolute.c.url.is_not(None))
+            ),
+            self.not_in_error(res_type, lid),
         ]
+        coded = None
         if codes is not None:
             tok = TOK.alias()
-            frm: Any = tok.join(ref, ref.c.lid == tok.c.lid)
-            conds += [tok.c.pid == self.pid(res_type, "code"), self.code_condition(tok, codes)]
-            lid = tok.c.lid
-        else:
-            frm = ref
-            lid = ref.c.lid
-        conds.append(self.not_in_error(res_type, lid))
-        if within is not None:
-            frm = frm.join(within, within.c.res_id == ref.c.tid)
+            coded = select(tok.c.lid).where(
+                tok.c.pid == self.pid(res_type, "code"), self.code_condition(tok, codes)
+            )
+            conds.append(lid.in_(coded))
         if start is not None or end is not None:
-            d, on = self.date_join(res_type, lid)
-            frm = frm.outerjoin(d, on)
-            conds.append(self.in_window(res_type, lid, d.c.low, start, end))
+            conds.append(lid.in_(self.dated(res_type, start, end, coded)))
         if extra is not None:
             conds.extend(extra(lid))
+        frm: Any = ref
+        if within is not None:
+            frm = frm.join(within, within.c.res_id == ref.c.tid)
         return select(lid.label("lid"), ref.c.tid.label("patient")).select_from(frm).where(*conds)
+
+    def dated(
+        self, res_type: str, start: dt.date | None, end: dt.date | None, among: Any = None
+    ) -> Any:
+        """Lids of the type's resources whose calendar date is in the window (``among``: a
+        select of candidate lids, required for types dated by JSON when the index has no
+        point row)."""
+        spec = DATES[res_type]
+        d = DATE.alias()
+        conds = [
+            d.c.pid == self.pid(res_type, spec.param),
+            # only rows within the widest zone offsets of the window can match: a range the
+            # (pid, low) index serves (one lower bound, so SQLite ranges on the window's)
+            d.c.low >= _seconds(start) - EARLY if start is not None else d.c.low > DATE_MIN,
+            *([d.c.low < _seconds(end) + DAY + LATE] if end is not None else []),
+            *([d.c.high - d.c.low <= DAY] if spec.point_only else []),
+        ]
+        by_index = select(d.c.lid).where(
+            *conds, self.in_window(res_type, d.c.lid, d.c.low, start, end)
+        )
+        if not spec.point_only:
+            return _once(by_index)  # no date row: no date (the row is the element itself)
+        # the rest have no point row: their date, if any, is in the JSON
+        pd = DATE.alias()
+        pointed = select(pd.c.lid).where(
+            pd.c.pid == self.pid(res_type, spec.param),
+            pd.c.low > DATE_MIN,
+            pd.c.high - pd.c.low <= DAY,
+        )
+        if among is None:
+            raise ValueError("a JSON-dated type needs candidate lids")
+        cand = among.subquery()
+        by_json = select(cand.c.lid).where(
+            cand.c.lid.not_in(pointed), self.in_window(res_type, cand.c.lid, None, start, end)
+        )
+        return _once(union_all(by_index, by_json))
 
     def patients_with(
         self,
