@@ -28,6 +28,7 @@ _SUBCOMMANDS = (
     "ledger",
     "surveillance",
     "linkage",
+    "learning",
 )
 
 for _name in _SUBCOMMANDS:
