@@ -73,7 +73,8 @@ def main() -> None:
                 if r["privacy"]:
                     eps.append(r["privacy"]["epsilon"])
             sd = statistics.stdev(accs) if len(accs) > 1 else 0.0
-            line = f"{name:58s} {statistics.mean(accs):.3f} ± {sd:.3f}  seeds {[round(a, 3) for a in accs]}"
+            seeds = [round(a, 3) for a in accs]
+            line = f"{name:58s} {statistics.mean(accs):.3f} ± {sd:.3f}  seeds {seeds}"
             if eps:
                 line += f"  eps spent (max over clients) {max(eps):.3f}, delta 1e-3"
             print(line + f"  ({statistics.median(secs):.1f} s/run)", flush=True)

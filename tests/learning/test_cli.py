@@ -31,5 +31,5 @@ def test_train_models_card(tmp_path: Path) -> None:
     assert res.exit_code == 0 and "# Model card: heart v1" in res.output
     res = run.invoke(main, ["learning", "card", "--db", db, "nope"])
     assert res.exit_code != 0 and "not found" in res.output
-    bad = run.invoke(main, args[:-1] + ["--node=x=/nonexistent.npz"])
+    bad = run.invoke(main, [*args[:-1], "--node=x=/nonexistent.npz"])
     assert bad.exit_code != 0 and "NAME=EXISTING_FILE" in bad.output

@@ -17,12 +17,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+import flwr.compat.common.recorddict_compat as compat
 import numpy as np
 from flwr.app import Context, Message
 from flwr.client import Client, ClientApp, NumPyClient
 from flwr.client.mod import fixedclipping_mod, secaggplus_mod
 from flwr.clientapp.typing import ClientAppCallable
-import flwr.compat.common.recorddict_compat as compat
 from flwr.common import NDArrays, Scalar, parameters_to_ndarrays
 from flwr.server import Grid, LegacyContext, ServerApp, ServerConfig
 from flwr.server.workflow import DefaultWorkflow, SecAggPlusWorkflow
@@ -67,8 +67,10 @@ class NodeClient(NumPyClient):
                 steps=spec.rounds * spec.local_steps, delta=spec.dp.delta, poisson=True,
             )
 
-    def fit(self, parameters: NDArrays, config: dict[str, Scalar]) -> tuple[NDArrays, int, dict[str, Scalar]]:
-        self.models.set_weights(self.model, parameters)  # type: ignore[arg-type]
+    def fit(
+        self, parameters: NDArrays, config: dict[str, Scalar]
+    ) -> tuple[NDArrays, int, dict[str, Scalar]]:
+        self.models.set_weights(self.model, parameters)
         cfg = self.spec.local(proximal=self.spec.strategy == "fedprox")
         if self.noise:
             from dataclasses import replace
@@ -80,10 +82,12 @@ class NodeClient(NumPyClient):
             self.model, self.spec.model, self.x, self.y, cfg,
             seed=_seed(self.spec.seed, rnd, self.institution),
         )
-        return self.models.get_weights(self.model), len(self.x), {"loss": loss}  # type: ignore[return-value]
+        return self.models.get_weights(self.model), len(self.x), {"loss": loss}
 
-    def evaluate(self, parameters: NDArrays, config: dict[str, Scalar]) -> tuple[float, int, dict[str, Scalar]]:
-        self.models.set_weights(self.model, parameters)  # type: ignore[arg-type]
+    def evaluate(
+        self, parameters: NDArrays, config: dict[str, Scalar]
+    ) -> tuple[float, int, dict[str, Scalar]]:
+        self.models.set_weights(self.model, parameters)
         score = self.models.predict(self.model, self.x_test)
         if self.spec.task == "survival":
             metric = concordance_index(self.y_test[:, 0], -score, self.y_test[:, 1])
@@ -146,7 +150,7 @@ def run_server(grid: Grid, context: Context) -> dict[str, Any]:
     initial = models.get_weights(models.build_model(spec.model, spec.n_features, spec.hidden))
     n_clients = int(context.run_config.get("clients", spec.min_clients))
     log = RunLog()
-    strategy = build_strategy(spec, initial, n_clients, log)  # type: ignore[arg-type]
+    strategy = build_strategy(spec, initial, n_clients, log)
     legacy = LegacyContext(context, config=ServerConfig(num_rounds=spec.rounds), strategy=strategy)
     fit_workflow = None
     if spec.secagg:

@@ -38,7 +38,8 @@ def card_markdown(model: ModelVersion) -> str:
         "",
         f"- kind: {m['kind']} ({t['task']}), {t['n_features']} features",
         f"- digest: `{m['digest']}`",
-        f"- study: {c['study_id']}; training job: {c['training_job_id']}; created {m['created_at']}",
+        f"- study: {c['study_id']}; training job: {c['training_job_id']}; "
+        f"created {m['created_at']}",
         f"- intended use: {c['intended_use']}",
         "",
         "## Training",

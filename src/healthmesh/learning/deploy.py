@@ -161,7 +161,8 @@ class Deployment:
 
     def _spawn(self, argv: Sequence[str], log: Path) -> subprocess.Popen[bytes]:
         out = log.open("ab")
-        proc = subprocess.Popen(  # the argv is built here from fixed names and ports
+        # the argv is built here from fixed program names, ports and our own paths
+        proc = subprocess.Popen(  # noqa: S603
             list(argv), stdout=out, stderr=subprocess.STDOUT, env=self.env,
             cwd=self.workdir, start_new_session=True,
         )
@@ -191,7 +192,7 @@ class Deployment:
             f"spec = {json.dumps(spec_json)}\nresult-dir = {json.dumps(str(out))}\n"
             f"clients = {len(self.nodes)}\n"
         )
-        proc = subprocess.run(
+        proc = subprocess.run(  # noqa: S603 (fixed program, our own paths)
             [_bin("flwr"), "run", str(self.workdir / "app"), "healthmesh",
              "--run-config", str(overrides), "--format", "json"],
             env=self.env, cwd=self.workdir, capture_output=True, timeout=120, check=False,

@@ -132,7 +132,7 @@ class NodeDataProvider:
         members = sorted(self.data.members(cohort))
         snapshot = "sha256:" + hashlib.sha256("\n".join(members).encode()).hexdigest()
         order = np.random.default_rng(seed).permutation(len(x))
-        n_test = int(round(len(x) * test_fraction))
+        n_test = round(len(x) * test_fraction)
         te, tr = order[:n_test], order[n_test:]
         return NodeDataset(feat, x[tr], y[tr], x[te], y[te], snapshot)
 

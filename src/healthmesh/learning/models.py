@@ -146,4 +146,5 @@ def predict(model: nn.Module, x: npt.NDArray[np.float64]) -> npt.NDArray[np.floa
     model.eval()
     with torch.no_grad():
         out = model(torch.as_tensor(x, dtype=torch.float32)).squeeze(-1)
-    return out.numpy().astype(np.float64)
+    result: npt.NDArray[np.float64] = out.numpy().astype(np.float64)
+    return result

@@ -21,7 +21,9 @@ from healthmesh.learning.registry import ModelVersion, weights_digest
 FloatArray = npt.NDArray[np.float64]
 
 
-def score_matrix(model: ModelVersion, x: FloatArray, *, expected_digest: str | None = None) -> FloatArray:
+def score_matrix(
+    model: ModelVersion, x: FloatArray, *, expected_digest: str | None = None
+) -> FloatArray:
     """Scores for the rows of ``x`` (n × p, the model's feature order).
 
     ``expected_digest`` (e.g. from the ledger's ``model_release`` entry) must match the

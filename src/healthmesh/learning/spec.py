@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from healthmesh.errors import InvalidInput
 
+
 @dataclass(frozen=True)
 class LocalConfig:
     """How a client optimises locally in one round."""

@@ -5,7 +5,6 @@ bookkeeping a run reports: metrics per institution per round and time per round.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -50,8 +49,8 @@ class RunLog:
     def aggregate_evaluation(self, results: list[tuple[int, Metrics]]) -> Metrics:
         """Flower's ``evaluate_metrics_aggregation_fn``: the unweighted mean over institutions
         (FLamby's metric) and each institution's own figure."""
-        per = {str(m["institution"]): float(m["metric"]) for _, m in results}  # type: ignore[arg-type]
-        eps = [float(m["epsilon"]) for _, m in results if "epsilon" in m]  # type: ignore[arg-type]
+        per = {str(m["institution"]): float(m["metric"]) for _, m in results}
+        eps = [float(m["epsilon"]) for _, m in results if "epsilon" in m]
         mean = sum(per.values()) / len(per) if per else float("nan")
         self.evaluations.append(
             {
@@ -69,7 +68,7 @@ def build_strategy(
     spec: TrainingSpec, initial: NDArrays, n_clients: int, log: RunLog
 ) -> Strategy:
     """The Flower strategy ``spec`` names, every client taking part in every round."""
-    common: dict[str, Callable[..., Any] | float | int | Any] = {
+    common: dict[str, Any] = {
         "fraction_fit": 1.0,
         "fraction_evaluate": 1.0,
         "min_fit_clients": spec.min_clients,
