@@ -146,3 +146,17 @@ def test_governed_run_is_recorded_registered_and_scored_at_a_node(world, registr
                                  expected_digest=done["model_digest"])
     assert names == lin["feature_columns"] and len(scores) == 75
     assert ((scores > 0) & (scores < 1)).all()
+
+
+def test_ledger_recorder_writes_valid_entries(world, registry) -> None:
+    from healthmesh.learning.ledger_record import LedgerRecorder
+
+    nodes, _, _ = world
+    _approve_all(nodes)
+    batches: list = []
+    model = train(_request(), nodes, LedgerRecorder(batches.append, "hub"), registry)
+    types = [e["type"] for batch in batches for e in batch]
+    assert types == ["job_start", "model_release"]
+    release = batches[1][0]["body"]
+    assert release["model_digest"] == model.digest and release["training_job_id"] == "job-1"
+    assert batches[0][0]["body"]["institutions"] == list(INSTITUTIONS)
