@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -199,18 +200,34 @@ class Deployment:
         )
         if proc.returncode != 0:
             raise DeploymentError(f"flwr run failed with status {proc.returncode}")
+        found = re.search(rb'"run-id":\s*"?(\d+)', proc.stdout)
+        run_id = found.group(1).decode() if found else None  # None: wait for the result only
         end = time.monotonic() + timeout
-        result = out / "result.json"
+        result, checked = out / "result.json", time.monotonic()
         while not result.exists():
             if time.monotonic() > end:
                 raise DeploymentError(f"run {self._runs} did not finish within {timeout:.0f}s")
             if any(p.poll() is not None for p in self._procs):
                 raise DeploymentError("a Flower process exited during the run")
+            if run_id is not None and time.monotonic() - checked > 10:
+                checked = time.monotonic()
+                if self._run_ended_without_result(run_id) and not result.exists():
+                    raise DeploymentError(f"run {self._runs} failed or was stopped in Flower")
             time.sleep(0.2)
         time.sleep(0.05)
         data: dict[str, Any] = json.loads(result.read_text())
         data["model_path"] = str(out / "model.npz")
         return data
+
+    def _run_ended_without_result(self, run_id: str) -> bool:
+        """Whether Flower reports the run finished as failed or stopped (``flwr ls``)."""
+        assert self.workdir is not None
+        ls = subprocess.run(  # noqa: S603 (fixed program, our own arguments)
+            [_bin("flwr"), "ls", "healthmesh", "--run-id", run_id, "--format", "json"],
+            env=self.env, cwd=self.workdir, capture_output=True, timeout=60, check=False,
+        )
+        text = ls.stdout.decode(errors="replace")
+        return "finished:failed" in text or "finished:stopped" in text
 
     def stop(self) -> None:
         """Terminate every process this deployment started (SuperNodes first)."""
