@@ -160,3 +160,38 @@ def test_ledger_recorder_writes_valid_entries(world, registry) -> None:
     release = batches[1][0]["body"]
     assert release["model_digest"] == model.digest and release["training_job_id"] == "job-1"
     assert batches[0][0]["body"]["institutions"] == list(INSTITUTIONS)
+
+
+def test_real_node_stores_govern_the_run(tmp_path, registry) -> None:
+    """The adapters over the node's own study record and SQL budget store (SQLite)."""
+    from healthmesh.db import make_engine
+    from healthmesh.learning.governance import ALGORITHM, StudyApprovals
+    from healthmesh.node.analytics.privacy import SqlBudgetStore
+    from healthmesh.node.studies import NodeStudies
+
+    cohort_json = COHORT.model_dump(mode="json")
+    nodes = {}
+    for k, inst in enumerate(INSTITUTIONS[:2]):
+        engine = make_engine(tmp_path / f"{inst}.db")
+        studies = NodeStudies(engine)
+        studies.receive({
+            "study_id": "study-1", "researcher": "dr-li", "protocol_digest": "sha256:" + "1" * 64,
+            "request": {"title": "htn", "cohort": cohort_json, "computations": [
+                {"name": "train", "algorithm": ALGORITHM, "params": {"cohort": cohort_json}}]},
+        })
+        if inst == "hosp_a":
+            studies.approve("study-1")
+        nodes[inst] = NodeGovernance(
+            inst, StudyApprovals(studies), NodeDataProvider(ResourceData(_resources(inst, 60, k))),
+            StoreBudget(SqlBudgetStore(engine), cap_epsilon=1.5, cap_delta=1e-2))
+    req = TrainingRequest(**{**_request(dp={"epsilon": 1.0, "delta": 1e-3}).__dict__,
+                             "institutions": INSTITUTIONS[:2]})
+    with pytest.raises(Forbidden) as err:  # hosp_b has only a pending record
+        train(req, nodes, MemoryRecorder(), registry)
+    assert "hosp_b" in err.value.message
+    nodes["hosp_b"].approvals.studies.approve("study-1")  # type: ignore[attr-defined]
+    train(req, nodes, MemoryRecorder(), registry)
+    assert nodes["hosp_b"].budget.remaining("dr-li", "study-1")[0] == pytest.approx(0.5)
+    with pytest.raises(DisclosureRisk):  # a second run of eps 1 passes the cap of 1.5
+        train(TrainingRequest(**{**req.__dict__, "job_id": "job-2"}), nodes, MemoryRecorder(),
+              registry)
