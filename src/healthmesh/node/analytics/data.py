@@ -29,6 +29,7 @@ from sqlalchemy import CTE, Float, Select, and_, case, cast, func, literal, sele
 from healthmesh.analytics import variables as V
 from healthmesh.analytics.cohort import Cohort, SexVariable, Variable
 from healthmesh.analytics.data import CellKey, CrossMoments, Moments
+from healthmesh.errors import InvalidInput
 from healthmesh.fhir.store import FhirStore, schema
 from healthmesh.node.analytics.cohort_sql import CohortSql
 from healthmesh.node.analytics.variables_sql import design_columns, inner_columns, value_column
@@ -150,8 +151,6 @@ class SqlNodeData:
         """Number of non-missing values <= each threshold (``SUM(CASE ...)``)."""
         ts = [float(t) for t in thresholds]
         if any(math.isnan(t) for t in ts):
-            from healthmesh.errors import InvalidInput
-
             raise InvalidInput("thresholds must be numbers")
         _, x = self._numeric(cohort, variable)
         return self._sums(x, [x <= t for t in ts])
