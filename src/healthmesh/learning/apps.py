@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -72,10 +73,7 @@ class NodeClient(NumPyClient):
     ) -> tuple[NDArrays, int, dict[str, Scalar]]:
         self.models.set_weights(self.model, parameters)
         cfg = self.spec.local(proximal=self.spec.strategy == "fedprox")
-        if self.noise:
-            from dataclasses import replace
-
-            assert self.spec.dp is not None
+        if self.noise and self.spec.dp is not None:
             cfg = replace(cfg, dp_clip=self.spec.dp.clip, dp_noise=self.noise)
         rnd = int(config.get("round", 0))
         loss = self.models.local_train(
@@ -94,8 +92,7 @@ class NodeClient(NumPyClient):
         else:
             metric = accuracy(score, self.y_test)
         out: dict[str, Scalar] = {"metric": metric, "institution": self.institution}
-        if self.noise:
-            assert self.spec.dp is not None
+        if self.noise and self.spec.dp is not None:
             rnd = int(config.get("round", self.spec.rounds))
             out["epsilon"] = epsilon_spent(
                 self.noise, population=len(self.x), sample=self.spec.batch_size,

@@ -117,13 +117,18 @@ class Deployment:
     ) -> None:
         self.stop()
 
+    def _dir(self) -> Path:
+        if self.workdir is None:
+            raise DeploymentError("the deployment has not been started")
+        return self.workdir
+
     @property
     def env(self) -> dict[str, str]:
         """The environment of every Flower process of this deployment."""
-        assert self.workdir is not None
+        workdir = self._dir()
         # the SuperLink and SuperNodes spawn flower-superexec / flwr-* from PATH
         path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
-        home = str(self.workdir / "flwr-home")
+        home = str(workdir / "flwr-home")
         return {**os.environ, **OFFLINE_ENV, "FLWR_HOME": home, "PATH": path}
 
     def start(self) -> None:
@@ -172,31 +177,30 @@ class Deployment:
         return proc
 
     def _write_config(self) -> None:
-        assert self.workdir is not None
-        home = self.workdir / "flwr-home"
+        home = self._dir() / "flwr-home"
         home.mkdir(exist_ok=True)
         (home / "config.toml").write_text(
             '[superlink]\ndefault = "healthmesh"\n\n[superlink.healthmesh]\n'
             f'address = "127.0.0.1:{self._port}"\ninsecure = true\n'
         )
-        app = self.workdir / "app"
+        app = self._dir() / "app"
         app.mkdir(exist_ok=True)
         (app / "pyproject.toml").write_text(_APP_TOML)
 
     def run(self, spec_json: str, timeout: float = 600.0) -> dict[str, Any]:
         """Submit one run (``flwr run``) and wait for the ServerApp's ``result.json``."""
-        assert self.workdir is not None
+        workdir = self._dir()
         self._runs += 1
-        out = self.workdir / f"run-{self._runs}"
-        overrides = self.workdir / f"run-{self._runs}.toml"
+        out = workdir / f"run-{self._runs}"
+        overrides = workdir / f"run-{self._runs}.toml"
         overrides.write_text(
             f"spec = {json.dumps(spec_json)}\nresult-dir = {json.dumps(str(out))}\n"
             f"clients = {len(self.nodes)}\n"
         )
         proc = subprocess.run(  # noqa: S603 (fixed program, our own paths)
-            [_bin("flwr"), "run", str(self.workdir / "app"), "healthmesh",
+            [_bin("flwr"), "run", str(workdir / "app"), "healthmesh",
              "--run-config", str(overrides), "--format", "json"],
-            env=self.env, cwd=self.workdir, capture_output=True, timeout=120, check=False,
+            env=self.env, cwd=workdir, capture_output=True, timeout=120, check=False,
         )
         if proc.returncode != 0:
             raise DeploymentError(f"flwr run failed with status {proc.returncode}")
@@ -221,10 +225,9 @@ class Deployment:
 
     def _run_ended_without_result(self, run_id: str) -> bool:
         """Whether Flower reports the run finished as failed or stopped (``flwr ls``)."""
-        assert self.workdir is not None
         ls = subprocess.run(  # noqa: S603 (fixed program, our own arguments)
             [_bin("flwr"), "ls", "healthmesh", "--run-id", run_id, "--format", "json"],
-            env=self.env, cwd=self.workdir, capture_output=True, timeout=60, check=False,
+            env=self.env, cwd=self._dir(), capture_output=True, timeout=60, check=False,
         )
         text = ls.stdout.decode(errors="replace")
         return "finished:failed" in text or "finished:stopped" in text

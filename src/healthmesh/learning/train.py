@@ -22,7 +22,13 @@ from typing import Any, Protocol
 import numpy as np
 
 from healthmesh.analytics.cohort import Cohort, Variable
-from healthmesh.errors import DisclosureRisk, Forbidden, HealthmeshError, InvalidInput
+from healthmesh.errors import (
+    DisclosureRisk,
+    Forbidden,
+    HealthmeshError,
+    InvalidInput,
+    LedgerIntegrityError,
+)
 from healthmesh.learning.governance import NodeGovernance, Recorder, cohort_digest
 from healthmesh.learning.registry import ModelRegistry, ModelVersion, weights_digest
 from healthmesh.learning.spec import parse_spec
@@ -127,7 +133,8 @@ def train(
             files[inst] = path
             lineage_inst[inst] = {"n_train": len(ds.x_train), "n_test": len(ds.x_test),
                                   "consent_snapshot": ds.consent_snapshot}
-        assert cols is not None
+        if cols is None:
+            raise InvalidInput("no institutions")
         spec = parse_spec({**request.spec, "n_features": len(cols),
                            "min_clients": int(request.spec.get("min_clients", len(insts)))})
         # 3. budgets: check every node first, then charge (one charge id per job)
@@ -170,7 +177,8 @@ def train(
             spec=spec.model_dump(mode="json"), weights=weights, metric=result.get("metric"),
             per_institution=result.get("per_institution", {}), lineage=lineage,
         )
-        assert model.digest == weights_digest(weights)
+        if model.digest != weights_digest(weights):
+            raise LedgerIntegrityError("the registered model differs from the trained one")
         recorder.record("training-finished", {
             **base, "model_name": model.name, "model_version": model.version,
             "model_digest": model.digest,
