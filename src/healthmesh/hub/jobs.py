@@ -119,7 +119,8 @@ class QueueHubContext(FederatedCalls):
                 node=n,
                 kind="compute",
                 issued_at=now,
-                ttl_s=max(self.timeout * 2, 60.0),
+                # a task outliving its round would be computed (and charged) for nothing
+                ttl_s=self.timeout + 5.0,
                 round_=self.round,
                 study_id=self.study_id,
                 algorithm=self.algorithm,
