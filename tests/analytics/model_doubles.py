@@ -56,6 +56,9 @@ class RecordingGuard:
         if any(0 < c < self.min_cell for c in counts):
             raise DisclosureRisk(f"min-cell-size: {what}")
 
+    def exact(self, what: str) -> None:
+        self.log.append(("exact", what))
+
     def glm(self, n: int, p: int) -> None:
         self.log.append(("glm", (n, p)))
         if p > self.ratio * n:

@@ -196,3 +196,24 @@ def test_dp_moments_through_the_federation() -> None:
     run = run_local(BUILTINS["moments"], {"variable": age, "bound": 120}, data, guard_factory=factory)
     assert abs(run.result["n"] - 40) < 40 and run.result["mean"] is not None
     assert budget.spent("r1", "s1").epsilon == pytest.approx(2.0)  # n and the sums
+
+
+def test_exact_models_refused_where_dp_is_required() -> None:
+    """A node whose policy requires DP refuses computations that have no DP form (GLM, KM,
+    Cox): the rule is named, nothing is released and nothing is charged."""
+    assert guard().exact("a GLM fit") is None
+    strict = PrivacyPolicy.parse({"dp": {"epsilon": 0.5}})
+    with pytest.raises(DisclosureRisk, match="^dp-required"):
+        guard(strict).exact("a GLM fit")
+    data = {"hospital": ResourceData(_hospital()), "clinic": ResourceData(_hospital())}
+    budget = MemoryBudgetStore()
+    factory = lambda node: guard(strict if node == "hospital" else None, task="g1", budget=budget)  # noqa: E731
+    params = {
+        "family": "binomial",
+        "outcome": {"kind": "condition", "name": "diabetes", "codes": [f"{ICD10}|E11*"]},
+        "covariates": [{"kind": "age", "name": "age"}],
+    }
+    run = run_local(BUILTINS["glm"], params, data, guard_factory=factory)
+    assert run.refused == {"hospital": "dp-required"}
+    assert run.result["n"] == 40  # the clinic alone
+    assert budget.spent("r1", "s1").epsilon == 0

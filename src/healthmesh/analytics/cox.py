@@ -102,6 +102,7 @@ def _node_data(
 ) -> tuple[Released, Vector, Vector, Vector]:
     """The node's survival design, guarded: (header to release, time, event, covariates)."""
     cohort, survival, covariates = _parse(args)
+    ctx.guard.exact("a Cox fit")
     names, data = ctx.data.matrix(cohort, [survival, *covariates])
     mf.check_finite(data, "the model's data")
     time, event, x = data[:, 0], data[:, 1], data[:, 2:]

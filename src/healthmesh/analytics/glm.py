@@ -75,6 +75,7 @@ def _check_outcome(family: str, y: Vector) -> None:
 def node_irls(ctx: NodeContext, args: Params) -> Released:
     """One IRLS round at a node: its sums for the hub's ``beta`` (None: starting values)."""
     cohort, outcome, covariates, family_name = _parse(args)
+    ctx.guard.exact("a GLM fit")
     names, data = ctx.data.matrix(cohort, [outcome, *covariates])
     mf.check_finite(data, "the model's data")
     n, p = data.shape[0], data.shape[1]  # outcome column + covariates = p with the intercept

@@ -34,6 +34,7 @@ def node_life_table(ctx: NodeContext, args: Params) -> Released:
     """The node's released event and censoring times with their counts."""
     cohort, survival = sv.parse_survival(args)
     bin_days = sv.parse_grid(args)
+    ctx.guard.exact("a Kaplan-Meier life table")
     _, data = ctx.data.matrix(cohort, [survival])
     time, event = data[:, 0], data[:, 1]
     sv.check_survival(time, event)

@@ -22,7 +22,7 @@ from healthmesh.analytics.data import NodeData
 from healthmesh.analytics.sdk import Algorithm, Params, Released, ReleaseGuard
 from healthmesh.errors import DisclosureRisk, HealthmeshError
 
-RULES = ("min-cell-size", "differencing", "glm-parameters", "privacy-budget")
+RULES = ("min-cell-size", "differencing", "glm-parameters", "privacy-budget", "dp-required")
 
 
 @dataclass(frozen=True)

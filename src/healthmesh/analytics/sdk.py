@@ -48,7 +48,8 @@ class ReleaseGuard(Protocol):
     """Disclosure control a node applies to everything a node method releases.
 
     Each check raises :class:`healthmesh.errors.DisclosureRisk` whose message names the rule
-    (``min-cell-size``, ``differencing``, ``glm-parameters``, ``privacy-budget``) and never
+    (``min-cell-size``, ``differencing``, ``glm-parameters``, ``privacy-budget``,
+    ``dp-required``) and never
     contains patient data. Implemented in :mod:`healthmesh.privacy.guard`.
     """
 
@@ -68,6 +69,11 @@ class ReleaseGuard(Protocol):
 
     def glm(self, n: int, p: int) -> None:
         """Refuses a model with too many parameters for the sample (p > ratio * n)."""
+        ...
+
+    def exact(self, what: str) -> None:
+        """Refuses (rule ``dp-required``) when the node's policy requires differential privacy:
+        called by computations that can only release exact figures (GLM, Kaplan–Meier, Cox)."""
         ...
 
     def release_counts(self, counts: Sequence[float], *, sensitivity: float = 1.0) -> list[float]:

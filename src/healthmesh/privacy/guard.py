@@ -4,7 +4,8 @@ It holds the node's :class:`~healthmesh.privacy.policy.PrivacyPolicy`, who asks 
 study), the task id, a :class:`~healthmesh.privacy.release_log.ReleaseLog` and a
 :class:`~healthmesh.privacy.budget.BudgetStore`. Every refusal raises
 :class:`~healthmesh.errors.DisclosureRisk` whose message starts with the rule
-(``min-cell-size``, ``differencing``, ``glm-parameters``, ``privacy-budget``) and carries only
+(``min-cell-size``, ``differencing``, ``glm-parameters``, ``privacy-budget``,
+``dp-required``) and carries only
 policy numbers, never values of individuals.
 
 DP releases are charged before noise is drawn (nothing is released when the budget refuses);
@@ -74,6 +75,15 @@ class Guard:
             raise DisclosureRisk(
                 f"glm-parameters: {p} parameters need at least "
                 f"{math.ceil(p / self.policy.glm_ratio)} observations at a node"
+            )
+
+    def exact(self, what: str) -> None:
+        """Refuse an exact (un-noised) release when this node's policy requires DP: a model fit
+        that cannot be noised must not bypass the policy."""
+        if self.policy.dp is not None:
+            raise DisclosureRisk(
+                f"dp-required: this node releases only differentially private figures; "
+                f"{what} has no DP form"
             )
 
     def _charge(self) -> None:
