@@ -203,7 +203,7 @@ def test_exact_models_refused_where_dp_is_required() -> None:
     Cox): the rule is named, nothing is released and nothing is charged."""
     assert guard().exact("a GLM fit") is None
     strict = PrivacyPolicy.parse({"dp": {"epsilon": 0.5}})
-    with pytest.raises(DisclosureRisk, match="^dp-required"):
+    with pytest.raises(DisclosureRisk, match=r"^dp-required"):
         guard(strict).exact("a GLM fit")
     data = {"hospital": ResourceData(_hospital()), "clinic": ResourceData(_hospital())}
     budget = MemoryBudgetStore()
