@@ -18,7 +18,9 @@ Example::
 from __future__ import annotations
 
 import itertools
+import json
 import math
+import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -32,11 +34,15 @@ from healthmesh.analytics.data import CellKey, CrossMoments, Moments
 from healthmesh.errors import InvalidInput
 from healthmesh.fhir.store import FhirStore, schema
 from healthmesh.node.analytics.cohort_sql import CohortSql
+from healthmesh.node.analytics.compiled import SHARED, CompiledCache
 from healthmesh.node.analytics.variables_sql import design_columns, inner_columns, value_column
 
 R = schema.resource
 #: thresholds / bins per aggregate query (keeps statements and bind lists small)
 CHUNK = 200
+#: pid maps seen in this process -> small ids (the compiled-query cache is keyed by them)
+_PID_MAPS: dict[tuple[tuple[tuple[str, str], int], ...], int] = {}
+_PID_LOCK = threading.Lock()
 
 
 class SqlNodeData:
@@ -45,6 +51,9 @@ class SqlNodeData:
     def __init__(self, store: FhirStore) -> None:
         self.store = store
         self.sql = CohortSql(store)
+        #: compiled cohort and design queries, shared by stores with the same pid map
+        self.compiled: CompiledCache = SHARED
+        self._pid_map: tuple[int, int] = (-1, -1)
         self._ensure_statistics()
 
     def _ensure_statistics(self) -> None:
@@ -72,6 +81,21 @@ class SqlNodeData:
         with self.store.db.read() as conn:
             return list(conn.execute(query).all())
 
+    def _pids(self) -> int:
+        """A small id of this store's search-parameter map (equal maps, equal ids)."""
+        pids = self.store.params.pids
+        if self._pid_map[0] != len(pids):
+            items = tuple(sorted(pids.items()))
+            with _PID_LOCK:
+                ident = _PID_MAPS.setdefault(items, len(_PID_MAPS))
+            self._pid_map = (len(pids), ident)
+        return self._pid_map[1]
+
+    def _cached(self, key: tuple[str, ...], build: Any) -> list[Any]:
+        """Rows of ``build()``, compiled once per ``key`` (and pid map) for every store."""
+        with self.store.db.read() as conn:
+            return self.compiled.rows(conn, self._pids(), key, build)
+
     def _design(self, cohort: Cohort, variables: Sequence[Variable]) -> Any:
         """Subquery: one row per cohort patient, ``res_id`` and raw columns per variable."""
         c: CTE = self.sql.cohort(cohort)
@@ -92,13 +116,19 @@ class SqlNodeData:
     # -- NodeData ----------------------------------------------------------------------------
     def members(self, cohort: Cohort) -> frozenset[str]:
         """Ids of the cohort's patients (never released; for the differencing guard)."""
-        c = self.sql.cohort(cohort)
-        return frozenset(str(r[0]) for r in self._rows(select(c.c.res_id)))
+        rows = self._cached(
+            ("members", cohort.model_dump_json()),
+            lambda: select(self.sql.cohort(cohort).c.res_id),
+        )
+        return frozenset(str(r[0]) for r in rows)
 
     def count(self, cohort: Cohort) -> int:
         """Number of the cohort's patients (one ``COUNT``)."""
-        c = self.sql.cohort(cohort)
-        return int(self._rows(select(func.count()).select_from(c))[0][0])
+        rows = self._cached(
+            ("count", cohort.model_dump_json()),
+            lambda: select(func.count()).select_from(self.sql.cohort(cohort)),
+        )
+        return int(rows[0][0])
 
     def crosstab(self, cohort: Cohort, variables: Sequence[Variable]) -> dict[CellKey, int]:
         """Counts by value combination (``GROUP BY``; non-empty cells, None = missing)."""
@@ -199,8 +229,11 @@ class SqlNodeData:
         """Complete-case design (rows by patient id): only the cohort's rows of the named
         variables leave the database."""
         names = V.check_design(variables)
-        sub, _ = self._complete(cohort, variables)
-        rows = self._rows(select(sub))
+        key = json.dumps([v.model_dump(mode="json") for v in variables], sort_keys=True)
+        rows = self._cached(
+            ("matrix", cohort.model_dump_json(), key),
+            lambda: select(self._complete(cohort, variables)[0]),
+        )
         rows.sort(key=lambda r: str(r[0]))
         x = np.array([[float(v) for v in r[1:]] for r in rows], dtype=np.float64)
         return names, x.reshape(len(rows), len(names))
