@@ -157,3 +157,26 @@ def test_new_existing_and_repeated_resources_in_one_chunk(
             .group_by(t.c.lid)
         ).all()
     assert len(per_lid) == 6 and all(n == 1 for _, n in per_lid)
+
+
+def test_the_preparer_pool_gives_what_the_parent_gives() -> None:
+    from healthmesh.fhir.search import default_registry, extract
+    from healthmesh.fhir.store.prepare import MIN_PARALLEL, Preparer, prepare_items
+    from healthmesh.fhir.validation import check
+
+    def items() -> list[tuple[str, dict[str, Any], str, int, float]]:
+        out = [("Patient", {"resourceType": "Patient", "gender": "female",
+                            "name": [{"family": f"Li{i}"}]}, f"p{i}", 1, 1.7e9 + i)
+               for i in range(MIN_PARALLEL + 10)]
+        out[3] = ("Patient", {"resourceType": "Patient", "gender": "robot"}, "bad", 1, 1.7e9)
+        return out
+
+    reg = default_registry()
+    local = prepare_items(items(), check, lambda r: extract(r, reg))
+    pool = Preparer(lambda _i: [], workers=2)  # the local path would answer nothing
+    try:
+        got = pool.run(items())
+    finally:
+        pool.close()
+    assert got == local
+    assert got[3][0] is None and got[4][0] is not None

@@ -24,6 +24,8 @@ from healthmesh.fhir.store.records import instant
 Prepared = tuple[bytes | None, Any]
 
 MIN_PARALLEL = 64
+#: fewest cores for which the worker pool is used by default
+MIN_CORES = 4
 Items = list[tuple[str, dict[str, Any], str, int, float]]
 CHUNK = 100
 
@@ -59,6 +61,12 @@ def _prepare_chunk(items: Items) -> list[Prepared]:
     return prepare_items(items, check, lambda r: extract(r, registry))
 
 
+def default_workers() -> int:
+    """Worker processes to use: every core on machines with ``MIN_CORES`` or more, else 1."""
+    cores = os.cpu_count() or 1
+    return cores if cores >= MIN_CORES else 1
+
+
 class PreparedError(HealthmeshError):
     """A resource failed validation in a worker; carries the original status and code."""
 
@@ -79,7 +87,7 @@ class Preparer:
         self, local: Callable[[Items], list[Prepared]], workers: int | None = None
     ) -> None:
         self.local = local
-        self.workers = workers if workers is not None else (os.cpu_count() or 1)
+        self.workers = workers if workers is not None else default_workers()
         self._pool: ProcessPoolExecutor | None = None
         self._lock = threading.Lock()
 
