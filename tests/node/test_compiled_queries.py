@@ -71,5 +71,5 @@ def test_bounded(tmp_path: Any, size: int) -> None:
     for low in (30, 40, 50):
         cohort = Cohort.model_validate({"include": [{"kind": "age", "min": low}]})
         assert a.count(cohort) == _plain(a.store).count(cohort)
-    assert len(cache._items) == size  # noqa: SLF001
+    assert len(cache._items) == size
     a.store.close()

@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
+import threading
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
@@ -127,8 +128,15 @@ def _registration(inst: Institution, key_id: str) -> Registration:
 class RegistryRules(ABC):
     """:class:`InstitutionRegistry` rules over a document store of :class:`Institution`."""
 
-    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, clock: Callable[[], float] = time.time, cache_s: float = 1.0) -> None:
         self.clock = clock
+        #: how long a read institution is reused by :meth:`get` and :meth:`active_keys`
+        #: (every request reads its sender's keys). A change made through this registry
+        #: takes effect at once; one made by another hub process sharing the database
+        #: (a revocation from the CLI) within ``cache_s`` seconds. 0 disables the cache.
+        self.cache_s = cache_s
+        self._cache: dict[str, tuple[float, Institution]] = {}
+        self._cache_lock = threading.Lock()
 
     @abstractmethod
     def _load(self, institution: str) -> Institution | None: ...
@@ -147,9 +155,43 @@ class RegistryRules(ABC):
     def _now(self) -> dt.datetime:
         return dt.datetime.fromtimestamp(self.clock(), dt.UTC)
 
-    def get(self, institution: str) -> Institution:
-        """See :meth:`InstitutionRegistry.get`."""
+    def _cached(self, institution: str) -> Institution | None:
+        """The institution, from the cache while it is fresh (see ``cache_s``)."""
+        if self.cache_s <= 0:
+            return self._load(institution)
+        now = time.monotonic()
+        with self._cache_lock:
+            hit = self._cache.get(institution)
+        if hit is not None and now - hit[0] < self.cache_s:
+            return hit[1]
         inst = self._load(institution)
+        with self._cache_lock:
+            if inst is None:
+                self._cache.pop(institution, None)
+            else:
+                self._cache[institution] = (now, inst)
+        return inst
+
+    def _store(self, inst: Institution, *, new: bool) -> None:
+        """Save and forget any cached copy (before and after: a reader racing the save
+        cannot keep the old one)."""
+        with self._cache_lock:
+            self._cache.pop(inst.institution, None)
+        try:
+            self._save(inst, new=new)
+        finally:
+            with self._cache_lock:
+                self._cache.pop(inst.institution, None)
+
+    def _fresh(self, institution: str) -> Institution:
+        inst = self._load(institution)
+        if inst is None:
+            raise NotFound("unknown institution")
+        return inst
+
+    def get(self, institution: str) -> Institution:
+        """See :meth:`InstitutionRegistry.get` (may be up to ``cache_s`` old, see there)."""
+        inst = self._cached(institution)
         if inst is None:
             raise NotFound("unknown institution")
         return inst
@@ -175,7 +217,7 @@ class RegistryRules(ABC):
                 keys=[entry],
                 registered_at=now,
             )
-            self._save(inst, new=True)
+            self._store(inst, new=True)
             return _registration(inst, record.key_id)
         if inst.status == "revoked":
             raise Forbidden("institution is revoked")
@@ -191,7 +233,7 @@ class RegistryRules(ABC):
                     "reason": None,
                 }
             )
-            self._save(inst, new=False)
+            self._store(inst, new=False)
             return _registration(inst, record.key_id)
         if any(k.record == record for k in inst.keys):
             return _registration(inst, record.key_id)
@@ -200,7 +242,7 @@ class RegistryRules(ABC):
     def _decide(
         self, institution: str, operator: str, status: RegistrationStatus, reason: str | None
     ) -> Institution:
-        inst = self.get(institution)
+        inst = self._fresh(institution)
         if inst.status == status:
             return inst
         if inst.status != "pending":
@@ -213,7 +255,7 @@ class RegistryRules(ABC):
                 "reason": reason,
             }
         )
-        self._save(inst, new=False)
+        self._store(inst, new=False)
         return inst
 
     def approve(self, institution: str, operator: str) -> Institution:
@@ -238,7 +280,7 @@ class RegistryRules(ABC):
             raise InvalidInput("the new key names another institution")
         if overlap_s < 0:
             raise InvalidInput("overlap must not be negative")
-        inst = self.get(institution)
+        inst = self._fresh(institution)
         if inst.status != "approved":
             raise Forbidden("only an approved institution may rotate its key")
         try:
@@ -262,7 +304,7 @@ class RegistryRules(ABC):
         ]
         keys.append(KeyEntry(record=new, added_at=now))
         inst = inst.model_copy(update={"keys": keys})
-        self._save(inst, new=False)
+        self._store(inst, new=False)
         return _registration(inst, new.key_id)
 
     def revoke(
@@ -275,7 +317,7 @@ class RegistryRules(ABC):
             institution = self._owner_of(key_id)
             if institution is None:
                 raise NotFound("unknown key")
-        inst = self.get(institution or "")
+        inst = self._fresh(institution or "")
         now = self._now()
         keys = [
             k.model_copy(update={"revoked_at": now})
@@ -287,12 +329,12 @@ class RegistryRules(ABC):
         if key_id is None:
             update |= {"status": "revoked", "decided_at": now, "decided_by": operator}
         inst = inst.model_copy(update=update)
-        self._save(inst, new=False)
+        self._store(inst, new=False)
         return inst
 
     def active_keys(self, institution: str) -> list[PublicRecord]:
         """See :meth:`InstitutionRegistry.active_keys`."""
-        inst = self._load(institution)
+        inst = self._cached(institution)
         if inst is None or inst.status != "approved":
             return []
         now = self._now()

@@ -61,8 +61,14 @@ MIGRATIONS = [Migration(1, "federation institution registry", _create)]
 class SqlRegistry(RegistryRules):
     """:class:`~.base.InstitutionRegistry` in a SQLite file or a PostgreSQL database."""
 
-    def __init__(self, db: Engine | str | Path, clock: Callable[[], float] = time.time) -> None:
-        super().__init__(clock)
+    def __init__(
+        self,
+        db: Engine | str | Path,
+        clock: Callable[[], float] = time.time,
+        *,
+        cache_s: float = 1.0,
+    ) -> None:
+        super().__init__(clock, cache_s)
         self.engine = db if isinstance(db, Engine) else make_engine(db)
         apply_migrations(self.engine, COMPONENT, MIGRATIONS)
 
