@@ -177,3 +177,20 @@ def test_concurrent_leases_never_share_a_task(queue: TaskQueue, clock: Clock) ->
         th.join()
     ids = [t.id for batch in got for t in batch]
     assert len(ids) == 40 and len(set(ids)) == 40
+
+
+def test_enqueue_many_is_one_idempotent_batch(queue: TaskQueue, clock: Clock) -> None:
+    a = _task(clock, node="hosp-a")
+    b = _task(clock, node="hosp-b")
+    assert queue.enqueue_many([]) == 0
+    assert queue.enqueue(a) is True
+    assert queue.enqueue_many([a, b, b]) == 1  # only b is new
+    assert queue.enqueue_many([a, b]) == 0
+    assert sorted(q.task.id for q in queue.tasks("job-1")) == sorted([a.id, b.id])
+    assert queue.lease("hosp-b", 10) == [b]
+    assert queue.lease("hosp-b", 10) == []  # leased
+    many = [_task(clock, job="job-2", round_=r) for r in range(1203)]
+    assert queue.enqueue_many(many) == 1203
+    got = queue.lease("hosp-a", 2000)
+    assert {t.id for t in got} == {a.id, *(t.id for t in many)}
+    assert [t.id for t in got] == sorted(t.id for t in got)  # one instant: by id

@@ -204,6 +204,7 @@ def build_hub(
     jobs = JobRunner(
         queue=queue,
         enqueue=endpoint.enqueue,
+        enqueue_many=endpoint.enqueue_many,
         hub=identity,
         registry=registry,
         results=results,

@@ -89,8 +89,10 @@ class QueueHubContext(FederatedCalls):
         timeout: float,
         pump: Pump | None = None,
         signal: ResultSignal | None = None,
+        enqueue_many: Callable[[Sequence[Task]], int] | None = None,
     ) -> None:
         super().__init__(nodes, self._dispatch_tasks)
+        self._enqueue_many = enqueue_many
         self.signal = signal
         self.job_id, self.study_id, self.algorithm = job_id, study_id, algorithm
         self.researcher = researcher
@@ -131,8 +133,11 @@ class QueueHubContext(FederatedCalls):
             for n in nodes
         }
         self.round += 1
-        for task in tasks.values():
-            self._enqueue(task)
+        if self._enqueue_many is not None:  # the round's tasks in one transaction
+            self._enqueue_many(list(tasks.values()))
+        else:
+            for task in tasks.values():
+                self._enqueue(task)
         got = self._wait(round_job, {t.id for t in tasks.values()})
         out: dict[str, Released | Refusal] = {}
         for node, task in tasks.items():
@@ -200,8 +205,10 @@ class JobRunner:
         timeout: float = 60.0,
         pump: Pump | None = None,
         signal: ResultSignal | None = None,
+        enqueue_many: Callable[[Sequence[Task]], int] | None = None,
     ) -> None:
         self.queue, self.enqueue, self.hub, self.registry = queue, enqueue, hub, registry
+        self.enqueue_many = enqueue_many
         self.results, self.ledger, self.algorithms = results, ledger, algorithms
         self.timeout, self.pump, self.signal = timeout, pump, signal
 
@@ -236,6 +243,7 @@ class JobRunner:
             timeout=self.timeout if timeout is None else timeout,
             pump=self.pump,
             signal=self.signal,
+            enqueue_many=self.enqueue_many,
         )
         result: dict[str, Any] | None = None
         error: str | None = None

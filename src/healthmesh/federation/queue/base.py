@@ -2,7 +2,8 @@
 
 Semantics every implementation keeps (one shared test suite checks them):
 
-- ``enqueue(task)`` is idempotent by ``task.id``: enqueuing it again changes nothing.
+- ``enqueue(task)`` is idempotent by ``task.id``: enqueuing it again changes nothing;
+  ``enqueue_many(tasks)`` is the same for a batch (a round's tasks).
 - ``lease(node, max_n, lease_s)`` hands out up to ``max_n`` of the node's tasks that have no
   result, have not expired and are not under a live lease, oldest first, and leases them for
   ``lease_s`` seconds. A task whose lease runs out without a result is handed out again
@@ -18,6 +19,7 @@ Semantics every implementation keeps (one shared test suite checks them):
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict
@@ -44,6 +46,11 @@ class TaskQueue(Protocol):
 
     def enqueue(self, task: Task) -> bool:
         """Queue ``task``; ``True`` if it is new, ``False`` if a task with its id exists."""
+        ...
+
+    def enqueue_many(self, tasks: Sequence[Task]) -> int:
+        """Queue several tasks at once (as :meth:`enqueue` each, in one transaction where
+        the store has them); how many were new."""
         ...
 
     def lease(self, node: str, max_n: int = 10, lease_s: float = 60.0) -> list[Task]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from healthmesh.errors import NotFound
@@ -35,6 +35,10 @@ class MemoryTaskQueue:
                 return False
             self._tasks[task.id] = _Entry(task)
             return True
+
+    def enqueue_many(self, tasks: Sequence[Task]) -> int:
+        """See :meth:`~.base.TaskQueue.enqueue_many`."""
+        return sum(self.enqueue(t) for t in tasks)
 
     def _deliverable(self, node: str, now: float) -> list[_Entry]:
         found = [

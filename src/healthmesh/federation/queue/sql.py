@@ -9,7 +9,7 @@ seconds from the queue's clock.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +38,8 @@ from healthmesh.federation.messages import Task, TaskResult
 from healthmesh.federation.queue.base import QueuedTask, TaskState, check_result
 
 COMPONENT = "federation_queue"
+#: rows per multi-row INSERT (bind-parameter limits: SQLite 32766, PostgreSQL 65535)
+_BATCH = 500
 metadata = MetaData()
 tasks = Table(
     "fed_tasks",
@@ -75,20 +77,33 @@ class SqlTaskQueue:
 
     def enqueue(self, task: Task) -> bool:
         """See :meth:`~.base.TaskQueue.enqueue`."""
-        row = {
-            "task_id": task.id,
-            "node": task.node,
-            "job_id": task.job_id,
-            "issued_at": task.issued_at.timestamp(),
-            "expires_at": task.expires_at.timestamp(),
-            "lease_until": 0.0,
-            "deliveries": 0,
-            "task": task.model_dump_json(),
+        return self.enqueue_many([task]) == 1
+
+    def enqueue_many(self, batch: Sequence[Task]) -> int:
+        """See :meth:`~.base.TaskQueue.enqueue_many` (one transaction, one statement)."""
+        rows = {
+            t.id: {
+                "task_id": t.id,
+                "node": t.node,
+                "job_id": t.job_id,
+                "issued_at": t.issued_at.timestamp(),
+                "expires_at": t.expires_at.timestamp(),
+                "lease_until": 0.0,
+                "deliveries": 0,
+                "task": t.model_dump_json(),
+            }
+            for t in batch
         }
+        if not rows:
+            return 0
+        insert = pg_insert if is_postgres(self.engine) else lite_insert
+        new = 0
         with self.engine.begin() as conn:
-            insert = pg_insert if is_postgres(self.engine) else lite_insert
-            stmt = insert(tasks).values(row).on_conflict_do_nothing().returning(tasks.c.task_id)
-            return conn.execute(stmt).first() is not None
+            for k in range(0, len(rows), _BATCH):
+                part = list(rows.values())[k : k + _BATCH]
+                stmt = insert(tasks).values(part).on_conflict_do_nothing()
+                new += len(conn.execute(stmt.returning(tasks.c.task_id)).all())
+        return new
 
     def _candidates(self, node: str, now: float) -> Select[Any]:
         return (
@@ -103,27 +118,28 @@ class SqlTaskQueue:
         )
 
     def lease(self, node: str, max_n: int = 10, lease_s: float = 60.0) -> list[Task]:
-        """See :meth:`~.base.TaskQueue.lease`."""
+        """See :meth:`~.base.TaskQueue.lease` (one conditional ``UPDATE ... RETURNING`` for
+        the candidates: a row another worker leased meanwhile is not matched)."""
         now = self.clock()
-        out: list[Task] = []
         with self.engine.begin() as conn:
             query = self._candidates(node, now).limit(max_n)
             if is_postgres(self.engine):
                 query = query.with_for_update(skip_locked=True)
-            for row in conn.execute(query).all():
-                task_id, doc = row
-                res = conn.execute(
-                    update(tasks)
-                    .where(
-                        tasks.c.task_id == task_id,
-                        tasks.c.lease_until <= now,
-                        tasks.c.result.is_(None),
-                    )
-                    .values(lease_until=now + lease_s, deliveries=tasks.c.deliveries + 1)
+            ids = [row[0] for row in conn.execute(query).all()]
+            if not ids:
+                return []
+            got = conn.execute(
+                update(tasks)
+                .where(
+                    tasks.c.task_id.in_(ids),
+                    tasks.c.lease_until <= now,
+                    tasks.c.result.is_(None),
                 )
-                if res.rowcount == 1:
-                    out.append(Task.model_validate_json(doc))
-        return out
+                .values(lease_until=now + lease_s, deliveries=tasks.c.deliveries + 1)
+                .returning(tasks.c.issued_at, tasks.c.task_id, tasks.c.task)
+            ).all()
+        ordered = sorted(got, key=lambda r: (r[0], r[1]))
+        return [Task.model_validate_json(r[2]) for r in ordered]
 
     def has_work(self, node: str) -> bool:
         """See :meth:`~.base.TaskQueue.has_work`."""

@@ -26,7 +26,7 @@ import datetime as dt
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -154,7 +154,12 @@ class HubEndpoint:
 
     def enqueue(self, task: Task) -> bool:
         """Queue a task and wake the long polls waiting for work."""
-        new = self.queue.enqueue(task)
+        return self.enqueue_many([task]) == 1
+
+    def enqueue_many(self, tasks: Sequence[Task]) -> int:
+        """Queue several tasks in one go (a round's tasks), wake the long polls; how many
+        were new."""
+        new = self.queue.enqueue_many(tasks)
         with self._wake:
             self._wake.notify_all()
         return new
