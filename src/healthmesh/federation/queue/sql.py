@@ -25,6 +25,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    bindparam,
     delete,
     select,
     update,
@@ -60,6 +61,37 @@ Index("ix_fed_tasks_job", tasks.c.job_id)
 Index("ix_fed_tasks_expires", tasks.c.expires_at)
 
 
+# hot statements built once (bound values at execution): building and keying a Core
+# statement costs more than running it on a small queue
+_CANDIDATES = (
+    select(tasks.c.task_id)
+    .where(
+        tasks.c.node == bindparam("node"),
+        tasks.c.result.is_(None),
+        tasks.c.lease_until <= bindparam("now"),
+        tasks.c.expires_at > bindparam("now"),
+    )
+    .order_by(tasks.c.issued_at, tasks.c.task_id)
+    .limit(bindparam("max_n"))
+)
+_LEASE = (
+    update(tasks)
+    .where(
+        tasks.c.task_id.in_(bindparam("ids", expanding=True)),
+        tasks.c.lease_until <= bindparam("now"),
+        tasks.c.result.is_(None),
+    )
+    .values(lease_until=bindparam("until"), deliveries=tasks.c.deliveries + 1)
+    .returning(tasks.c.issued_at, tasks.c.task_id, tasks.c.task)
+)
+_ROW = select(tasks.c.task, tasks.c.result).where(tasks.c.task_id == bindparam("tid"))
+_COMPLETE = (
+    update(tasks)
+    .where(tasks.c.task_id == bindparam("tid"), tasks.c.result.is_(None))
+    .values(result=bindparam("result"), completed_at=bindparam("at"))
+)
+
+
 def _create(conn: Connection) -> None:
     metadata.create_all(conn)
 
@@ -74,6 +106,11 @@ class SqlTaskQueue:
         self.engine = db if isinstance(db, Engine) else make_engine(db)
         self.clock = clock
         apply_migrations(self.engine, COMPONENT, MIGRATIONS)
+        self._lease_query = (
+            _CANDIDATES.with_for_update(skip_locked=True)
+            if is_postgres(self.engine)
+            else _CANDIDATES
+        )
 
     def enqueue(self, task: Task) -> bool:
         """See :meth:`~.base.TaskQueue.enqueue`."""
@@ -122,22 +159,15 @@ class SqlTaskQueue:
         the candidates: a row another worker leased meanwhile is not matched)."""
         now = self.clock()
         with self.engine.begin() as conn:
-            query = self._candidates(node, now).limit(max_n)
-            if is_postgres(self.engine):
-                query = query.with_for_update(skip_locked=True)
-            ids = [row[0] for row in conn.execute(query).all()]
+            ids = [
+                row[0]
+                for row in conn.execute(
+                    self._lease_query, {"node": node, "now": now, "max_n": max_n}
+                )
+            ]
             if not ids:
                 return []
-            got = conn.execute(
-                update(tasks)
-                .where(
-                    tasks.c.task_id.in_(ids),
-                    tasks.c.lease_until <= now,
-                    tasks.c.result.is_(None),
-                )
-                .values(lease_until=now + lease_s, deliveries=tasks.c.deliveries + 1)
-                .returning(tasks.c.issued_at, tasks.c.task_id, tasks.c.task)
-            ).all()
+            got = conn.execute(_LEASE, {"ids": ids, "now": now, "until": now + lease_s}).all()
         ordered = sorted(got, key=lambda r: (r[0], r[1]))
         return [Task.model_validate_json(r[2]) for r in ordered]
 
@@ -147,9 +177,7 @@ class SqlTaskQueue:
             return conn.execute(self._candidates(node, self.clock()).limit(1)).first() is not None
 
     def _row(self, conn: Connection, task_id: str) -> tuple[Task, TaskResult | None]:
-        row = conn.execute(
-            select(tasks.c.task, tasks.c.result).where(tasks.c.task_id == task_id)
-        ).first()
+        row = conn.execute(_ROW, {"tid": task_id}).first()
         if row is None:
             raise NotFound("unknown task")
         result = None if row.result is None else TaskResult.model_validate_json(row.result)
@@ -163,9 +191,7 @@ class SqlTaskQueue:
             if not check_result(task, result, now, existing):
                 return False
             res = conn.execute(
-                update(tasks)
-                .where(tasks.c.task_id == task.id, tasks.c.result.is_(None))
-                .values(result=result.model_dump_json(), completed_at=now)
+                _COMPLETE, {"tid": task.id, "result": result.model_dump_json(), "at": now}
             )
             if res.rowcount == 1:
                 return True
