@@ -2,7 +2,8 @@
 
 ``BUILTINS["count"]`` is the :class:`~healthmesh.analytics.sdk.Algorithm` of
 :mod:`healthmesh.analytics.count`, and so on for ``crosstab``, ``moments``, ``histogram``,
-``quantiles``, ``correlation``, ``glm``, ``kaplan_meier`` and ``cox``. Lazy, so that importing the
+``quantiles``, ``correlation``, ``glm``, ``kaplan_meier``, ``cox`` and
+``federated_learning`` (:mod:`healthmesh.learning.study`). Lazy, so that importing the
 registry does not import statsmodels.
 """
 
@@ -24,7 +25,10 @@ NAMES = (
     "glm",
     "kaplan_meier",
     "cox",
+    "federated_learning",
 )
+#: built-ins that live outside this package (default: ``healthmesh.analytics.<name>``)
+MODULES = {"federated_learning": "healthmesh.learning.study"}
 
 
 class _Builtins(Mapping[str, Algorithm]):
@@ -35,7 +39,7 @@ class _Builtins(Mapping[str, Algorithm]):
         if name not in NAMES:
             raise KeyError(name)
         if name not in self._loaded:
-            module = importlib.import_module(f"healthmesh.analytics.{name}")
+            module = importlib.import_module(MODULES.get(name, f"healthmesh.analytics.{name}"))
             algorithm: Algorithm = module.ALGORITHM
             self._loaded[name] = algorithm
         return self._loaded[name]

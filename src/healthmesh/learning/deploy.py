@@ -92,110 +92,149 @@ def _wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float, what: s
     raise DeploymentError(f"{what} did not open port {port} within {timeout:.0f}s")
 
 
+def flower_env(workdir: Path) -> dict[str, str]:
+    """The environment of a Flower process working in ``workdir`` (offline, private home)."""
+    # the SuperLink and SuperNodes spawn flower-superexec / flwr-* from PATH
+    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    home = str(workdir / "flwr-home")
+    return {**os.environ, **OFFLINE_ENV, "FLWR_HOME": home, "PATH": path}
+
+
+def _spawn(argv: Sequence[str], log: Path, workdir: Path) -> subprocess.Popen[bytes]:
+    log.parent.mkdir(parents=True, exist_ok=True)
+    out = log.open("ab")
+    # the argv is built here from fixed program names, ports and our own paths
+    proc = subprocess.Popen(  # noqa: S603
+        list(argv), stdout=out, stderr=subprocess.STDOUT, env=flower_env(workdir),
+        cwd=workdir, start_new_session=True,
+    )
+    out.close()
+    return proc
+
+
+def _stop(procs: Sequence[subprocess.Popen[bytes]]) -> None:
+    for proc in procs:
+        if proc.poll() is None:
+            proc.terminate()
+    for proc in procs:
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 @dataclass
-class Deployment:
-    """A running SuperLink and its SuperNodes (one per institution), on localhost.
+class SuperNode:
+    """One institution's SuperNode (a subprocess) connected to the SuperLink at ``superlink``
+    (``host:port``); its ClientApp reads ``data`` (the institution's ``.npz``)."""
 
-    ``nodes`` maps an institution to its node configuration (``data``: path of its ``.npz``).
-    Use as a context manager; :meth:`run` submits one training run and waits for its result.
-    """
-
-    nodes: Mapping[str, Mapping[str, str]]
-    workdir: Path | None = None
+    superlink: str
+    institution: str
+    data: str
+    workdir: Path
     start_timeout: float = 60.0
-    _procs: list[subprocess.Popen[bytes]] = field(default_factory=list, init=False)
-    _port: int = field(default=0, init=False)
-    _tmp: tempfile.TemporaryDirectory[str] | None = field(default=None, init=False)
-    _runs: int = field(default=0, init=False)
-
-    def __enter__(self) -> Deployment:
-        self.start()
-        return self
-
-    def __exit__(
-        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
-
-    def _dir(self) -> Path:
-        if self.workdir is None:
-            raise DeploymentError("the deployment has not been started")
-        return self.workdir
-
-    @property
-    def env(self) -> dict[str, str]:
-        """The environment of every Flower process of this deployment."""
-        workdir = self._dir()
-        # the SuperLink and SuperNodes spawn flower-superexec / flwr-* from PATH
-        path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
-        home = str(workdir / "flwr-home")
-        return {**os.environ, **OFFLINE_ENV, "FLWR_HOME": home, "PATH": path}
+    proc: subprocess.Popen[bytes] | None = field(default=None, init=False)
 
     def start(self) -> None:
-        """Start the SuperLink, then one SuperNode per institution."""
-        if len(self.nodes) < 2:
-            raise InvalidInput("a deployment needs at least two institutions")
-        if self.workdir is None:
-            self._tmp = tempfile.TemporaryDirectory(prefix="hm-flower-")
-            self.workdir = Path(self._tmp.name)
-        logs = self.workdir / "logs"
-        logs.mkdir(parents=True, exist_ok=True)
-        self._port = free_port()
+        """Start the SuperNode; returns once it serves its local port."""
+        items = {"institution": self.institution, "data": self.data}
+        node_cfg = " ".join(f'{k}="{v}"' for k, v in items.items())
+        port = free_port()
+        self.proc = _spawn(
+            [_bin("flower-supernode"), "--insecure", "--superlink", self.superlink,
+             "--port", str(port), "--node-config", node_cfg],
+            self.workdir / "logs" / f"supernode-{self.institution}.log", self.workdir,
+        )
         try:
-            link = self._spawn(
-                [_bin("flower-superlink"), "--insecure", "--port", str(self._port),
-                 "--database", str(self.workdir / "superlink.db"),
-                 "--disable-runtime-dependency-installation"],
-                logs / "superlink.log",
-            )
-            _wait_port(self._port, link, self.start_timeout, "SuperLink")
-            for name, cfg in self.nodes.items():
-                items = {"institution": name, **cfg}
-                node_cfg = " ".join(f'{k}="{v}"' for k, v in items.items())
-                port = free_port()
-                node = self._spawn(
-                    [_bin("flower-supernode"), "--insecure",
-                     "--superlink", f"127.0.0.1:{self._port}", "--port", str(port),
-                     "--node-config", node_cfg],
-                    logs / f"supernode-{name}.log",
-                )
-                _wait_port(port, node, self.start_timeout, f"SuperNode {name}")
-            self._write_config()
+            _wait_port(port, self.proc, self.start_timeout, f"SuperNode {self.institution}")
         except BaseException:
             self.stop()
             raise
 
-    def _spawn(self, argv: Sequence[str], log: Path) -> subprocess.Popen[bytes]:
-        out = log.open("ab")
-        # the argv is built here from fixed program names, ports and our own paths
-        proc = subprocess.Popen(  # noqa: S603
-            list(argv), stdout=out, stderr=subprocess.STDOUT, env=self.env,
-            cwd=self.workdir, start_new_session=True,
-        )
-        out.close()
-        self._procs.append(proc)
-        return proc
+    @property
+    def alive(self) -> bool:
+        """Whether the process runs."""
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self) -> None:
+        """Terminate the SuperNode (idempotent)."""
+        if self.proc is not None:
+            _stop([self.proc])
+            self.proc = None
+
+
+@dataclass
+class SuperLink:
+    """The hub's SuperLink (a subprocess) on ``127.0.0.1:port``; :meth:`run` submits one
+    training run to the SuperNodes connected to it and waits for its result."""
+
+    workdir: Path | None = None
+    start_timeout: float = 60.0
+    host: str = "127.0.0.1"
+    proc: subprocess.Popen[bytes] | None = field(default=None, init=False)
+    port: int = field(default=0, init=False)
+    _tmp: tempfile.TemporaryDirectory[str] | None = field(default=None, init=False)
+    _runs: int = field(default=0, init=False)
+
+    @property
+    def address(self) -> str:
+        """``host:port`` SuperNodes connect to."""
+        return f"{self.host}:{self.port}"
+
+    def _dir(self) -> Path:
+        if self.workdir is None:
+            raise DeploymentError("the SuperLink has not been started")
+        return self.workdir
+
+    @property
+    def env(self) -> dict[str, str]:
+        """The environment of this SuperLink's Flower processes."""
+        return flower_env(self._dir())
+
+    def start(self) -> None:
+        """Start the SuperLink; returns once it serves its port."""
+        if self.workdir is None:
+            self._tmp = tempfile.TemporaryDirectory(prefix="hm-flower-")
+            self.workdir = Path(self._tmp.name)
+        self.port = free_port()
+        try:
+            self.proc = _spawn(
+                [_bin("flower-superlink"), "--insecure", "--port", str(self.port),
+                 "--database", str(self.workdir / "superlink.db"),
+                 "--disable-runtime-dependency-installation"],
+                self.workdir / "logs" / "superlink.log", self.workdir,
+            )
+            _wait_port(self.port, self.proc, self.start_timeout, "SuperLink")
+            self._write_config()
+        except BaseException:
+            self.stop()
+            raise
 
     def _write_config(self) -> None:
         home = self._dir() / "flwr-home"
         home.mkdir(exist_ok=True)
         (home / "config.toml").write_text(
             '[superlink]\ndefault = "healthmesh"\n\n[superlink.healthmesh]\n'
-            f'address = "127.0.0.1:{self._port}"\ninsecure = true\n'
+            f'address = "127.0.0.1:{self.port}"\ninsecure = true\n'
         )
         app = self._dir() / "app"
         app.mkdir(exist_ok=True)
         (app / "pyproject.toml").write_text(_APP_TOML)
 
-    def run(self, spec_json: str, timeout: float = 600.0) -> dict[str, Any]:
-        """Submit one run (``flwr run``) and wait for the ServerApp's ``result.json``."""
+    def run(
+        self, spec_json: str, clients: int, timeout: float = 600.0,
+        watch: Sequence[subprocess.Popen[bytes]] = (),
+    ) -> dict[str, Any]:
+        """Submit one run (``flwr run``) for ``clients`` SuperNodes and wait for the
+        ServerApp's ``result.json``; ``watch``: local processes whose exit ends the wait."""
         workdir = self._dir()
         self._runs += 1
         out = workdir / f"run-{self._runs}"
         overrides = workdir / f"run-{self._runs}.toml"
         overrides.write_text(
             f"spec = {json.dumps(spec_json)}\nresult-dir = {json.dumps(str(out))}\n"
-            f"clients = {len(self.nodes)}\n"
+            f"clients = {clients}\n"
         )
         proc = subprocess.run(  # noqa: S603 (fixed program, our own paths)
             [_bin("flwr"), "run", str(workdir / "app"), "healthmesh",
@@ -208,10 +247,11 @@ class Deployment:
         run_id = found.group(1).decode() if found else None  # None: wait for the result only
         end = time.monotonic() + timeout
         result, checked = out / "result.json", time.monotonic()
+        procs = [p for p in (self.proc, *watch) if p is not None]
         while not result.exists():
             if time.monotonic() > end:
                 raise DeploymentError(f"run {self._runs} did not finish within {timeout:.0f}s")
-            if any(p.poll() is not None for p in self._procs):
+            if any(p.poll() is not None for p in procs):
                 raise DeploymentError("a Flower process exited during the run")
             if run_id is not None and time.monotonic() - checked > 10:
                 checked = time.monotonic()
@@ -233,17 +273,74 @@ class Deployment:
         return "finished:failed" in text or "finished:stopped" in text
 
     def stop(self) -> None:
-        """Terminate every process this deployment started (SuperNodes first)."""
-        for proc in reversed(self._procs):
-            if proc.poll() is None:
-                proc.terminate()
-        for proc in reversed(self._procs):
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        self._procs.clear()
+        """Terminate the SuperLink and remove its private directory (idempotent)."""
+        if self.proc is not None:
+            _stop([self.proc])
+            self.proc = None
         if self._tmp is not None:
             shutil.rmtree(self._tmp.name, ignore_errors=True)
             self._tmp = None
+
+
+@dataclass
+class Deployment:
+    """A running SuperLink and its SuperNodes (one per institution), on localhost.
+
+    ``nodes`` maps an institution to its node configuration (``data``: path of its ``.npz``).
+    Use as a context manager; :meth:`run` submits one training run and waits for its result.
+    """
+
+    nodes: Mapping[str, Mapping[str, str]]
+    workdir: Path | None = None
+    start_timeout: float = 60.0
+    link: SuperLink | None = field(default=None, init=False)
+    supernodes: list[SuperNode] = field(default_factory=list, init=False)
+
+    def __enter__(self) -> Deployment:
+        self.start()
+        return self
+
+    def __exit__(
+        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    def _link(self) -> SuperLink:
+        if self.link is None:
+            raise DeploymentError("the deployment has not been started")
+        return self.link
+
+    @property
+    def env(self) -> dict[str, str]:
+        """The environment of every Flower process of this deployment."""
+        return self._link().env
+
+    def start(self) -> None:
+        """Start the SuperLink, then one SuperNode per institution."""
+        if len(self.nodes) < 2:
+            raise InvalidInput("a deployment needs at least two institutions")
+        self.link = SuperLink(self.workdir, self.start_timeout)
+        try:
+            self.link.start()
+            for name, cfg in self.nodes.items():
+                node = SuperNode(self.link.address, name, cfg["data"], self.link._dir(),
+                                 self.start_timeout)
+                self.supernodes.append(node)
+                node.start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def run(self, spec_json: str, timeout: float = 600.0) -> dict[str, Any]:
+        """Submit one run (``flwr run``) and wait for the ServerApp's ``result.json``."""
+        watch = [n.proc for n in self.supernodes if n.proc is not None]
+        return self._link().run(spec_json, len(self.nodes), timeout, watch)
+
+    def stop(self) -> None:
+        """Terminate every process this deployment started (SuperNodes first)."""
+        for node in reversed(self.supernodes):
+            node.stop()
+        self.supernodes.clear()
+        if self.link is not None:
+            self.link.stop()
+            self.link = None

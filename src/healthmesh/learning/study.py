@@ -1,0 +1,277 @@
+"""A federated training run as a study computation: the SDK algorithm ``federated_learning``.
+
+The hub runs it like any study computation (:mod:`healthmesh.hub.jobs`): ``central`` starts a
+Flower SuperLink (:class:`healthmesh.learning.deploy.SuperLink`), asks every approving node to
+``join``, submits the run (``flwr run``, SecAgg+ on by default), waits for it, asks the nodes
+to ``leave`` (also when the run fails) and returns the model, its hash, metrics, ε/δ and the
+participants. Each node's agent runs ``join`` only when the node's own record approves this
+study, algorithm and cohort; ``join`` guards the cohort, writes the node's consent-filtered
+complete-case rows (:class:`healthmesh.learning.governance.NodeDataProvider` over the node's
+``NodeData``) into a private temporary directory and starts a SuperNode subprocess whose
+ClientApp reads them, connected to the hub's SuperLink. Only ``{"n", "features"}`` leaves.
+
+Parameters: ``cohort``; ``outcome`` (a 0/1 variable; ``logreg``/``mlp``) or ``survival`` (a
+survival variable; ``cox``); ``covariates`` (the features); ``spec`` (the
+:class:`~healthmesh.learning.spec.TrainingSpec` fields but ``n_features``: model, strategy,
+rounds, DP, SecAgg+ ...); ``test_fraction`` (0.3); ``superlink_host`` (the address nodes use to
+reach the hub's SuperLink, default ``127.0.0.1``); ``timeout`` (seconds for the whole run,
+600); ``model_name`` (registry name, default ``federated_learning``). The hub resolves study
+variable names in ``outcome``, ``survival`` and ``covariates``.
+
+Process registry: the SuperNodes a node started live in the module-level ``_SUPERNODES``,
+keyed by (node, run key), because a SuperNode must outlive the ``join`` task that started it
+(the agent process holds it until ``leave``). Each entry has a deadline (the run's timeout plus
+a margin): any later ``join``/``leave`` stops expired entries, and process exit stops all, so
+a hub that never sends ``leave`` cannot leave a SuperNode running for ever.
+
+The model registry is bound by :func:`federated_learning` (the hub passes its
+:class:`~healthmesh.learning.registry.ModelRegistry` through its algorithm lookup);
+``ALGORITHM`` registers nothing.
+"""
+
+from __future__ import annotations
+
+import atexit
+import secrets
+import shutil
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from healthmesh.analytics import _model_fit as mf
+from healthmesh.analytics.cohort import SurvivalVariable, Variable
+from healthmesh.analytics.sdk import Algorithm, HubContext, NodeContext, Params, Released
+from healthmesh.errors import DisclosureRisk, InvalidInput
+from healthmesh.learning.deploy import SuperLink, SuperNode
+from healthmesh.learning.governance import NodeDataProvider, cohort_digest
+from healthmesh.learning.registry import ModelRegistry, weights_digest
+from healthmesh.learning.spec import TrainingSpec, parse_spec
+
+NAME = "federated_learning"
+_MARGIN_S = 120.0
+
+
+# ---- parameters ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Run:
+    cohort: Any
+    label: Variable
+    covariates: list[Variable]
+    spec: TrainingSpec
+    test_fraction: float
+    timeout: float
+
+
+def _parse(params: Params) -> _Run:
+    cohort = mf.parse_cohort(params)
+    if ("outcome" in params) == ("survival" in params):
+        raise InvalidInput("give exactly one of 'outcome' (0/1) or 'survival'", location="outcome")
+    key = "survival" if "survival" in params else "outcome"
+    label = mf.parse_variable(params[key], key)
+    if (key == "survival") != isinstance(label, SurvivalVariable):
+        raise InvalidInput(f"'{key}' has the wrong kind of variable", location=key)
+    covariates = mf.parse_covariates(params, reserved=[label])
+    if not covariates:
+        raise InvalidInput("'covariates' must name at least one feature", location="covariates")
+    raw = params.get("spec") or {}
+    if not isinstance(raw, dict):
+        raise InvalidInput("'spec' must be an object", location="spec")
+    if "n_features" in raw:
+        raise InvalidInput("spec.n_features is set from the covariates", location="spec")
+    task = "survival" if key == "survival" else "binary"
+    spec = parse_spec({"task": task, "model": "cox" if task == "survival" else "logreg",
+                       **raw, "n_features": len(mf.design_names(covariates))})
+    test_fraction = mf.parse_float(params, "test_fraction", 0.3, 0.05, 0.9)
+    timeout = mf.parse_float(params, "timeout", 600.0, 10.0, 86_400.0)
+    for k in ("superlink_host", "model_name"):
+        if k in params and not (isinstance(params[k], str) and 0 < len(params[k]) <= 64):
+            raise InvalidInput(f"'{k}' must be a short string", location=k)
+    return _Run(cohort, label, covariates, spec, test_fraction, timeout)
+
+
+def validate(params: Params) -> None:
+    """Hub-side check of a study's parameters (InvalidInput naming the bad one)."""
+    _parse(params)
+
+
+# ---- node side: the SuperNode registry -----------------------------------------------------
+
+
+@dataclass
+class _Joined:
+    supernode: SuperNode
+    workdir: str
+    deadline: float
+    released: Released
+
+
+_SUPERNODES: dict[tuple[str, str], _Joined] = {}
+_LOCK = threading.Lock()
+
+
+def _drop(entry: _Joined) -> None:
+    entry.supernode.stop()
+    shutil.rmtree(entry.workdir, ignore_errors=True)
+
+
+def _reap(now: float | None = None) -> None:
+    """Stop SuperNodes whose run is past its deadline."""
+    now = time.monotonic() if now is None else now
+    with _LOCK:
+        expired = [k for k, e in _SUPERNODES.items() if e.deadline < now]
+        entries = [_SUPERNODES.pop(k) for k in expired]
+    for e in entries:
+        _drop(e)
+
+
+@atexit.register
+def stop_all() -> None:
+    """Stop every SuperNode this process started (at exit; tests)."""
+    with _LOCK:
+        entries = list(_SUPERNODES.values())
+        _SUPERNODES.clear()
+    for e in entries:
+        _drop(e)
+
+
+def active() -> list[tuple[str, str]]:
+    """(node, run key) of every SuperNode this process holds now."""
+    with _LOCK:
+        return sorted(_SUPERNODES)
+
+
+def _run_key(args: Params) -> str:
+    key = args.get("run_key")
+    if not (isinstance(key, str) and 0 < len(key) <= 64 and key.replace("-", "").isalnum()):
+        raise InvalidInput("'run_key' must be a short alphanumeric id", location="run_key")
+    return key
+
+
+def node_join(ctx: NodeContext, args: Params) -> Released:
+    """Join a run: guard the cohort, write the node's rows, start its SuperNode."""
+    _reap()
+    run, key = _parse(args), _run_key(args)
+    superlink = args.get("superlink")
+    if not isinstance(superlink, str) or ":" not in superlink:
+        raise InvalidInput("'superlink' must be host:port", location="superlink")
+    with _LOCK:
+        known = _SUPERNODES.get((ctx.node, key))
+    if known is not None and known.supernode.alive:
+        return dict(known.released)
+    ctx.guard.cohort(ctx.data.members(run.cohort))
+    if run.spec.dp is None:
+        ctx.guard.exact("federated training without differential privacy")
+    ds = NodeDataProvider(ctx.data).dataset(
+        run.cohort, run.covariates, run.label, test_fraction=run.test_fraction,
+        seed=run.spec.seed)
+    n = len(ds.x_train) + len(ds.x_test)
+    ctx.guard.cells([n], what="training rows")
+    if len(ds.x_train) == 0 or len(ds.x_test) == 0:
+        raise DisclosureRisk("min-cell-size: too few eligible patients to train and test")
+    if ds.columns != mf.design_names(run.covariates):
+        raise InvalidInput("the node's feature columns differ from the run's")
+    workdir = tempfile.mkdtemp(prefix="hm-fl-node-")  # mode 0700: the rows stay private
+    try:
+        data = str(Path(workdir) / "data.npz")
+        ds.save(data)
+        node = SuperNode(superlink, ctx.node, data, Path(workdir))
+        node.start()
+    except BaseException:
+        shutil.rmtree(workdir, ignore_errors=True)
+        raise
+    released: Released = {"n": round(ctx.guard.release_count(n)), "features": ds.columns}
+    with _LOCK:
+        _SUPERNODES[(ctx.node, key)] = _Joined(
+            node, workdir, time.monotonic() + run.timeout + _MARGIN_S, released)
+    return dict(released)
+
+
+def node_leave(ctx: NodeContext, args: Params) -> Released:
+    """Leave a run: stop its SuperNode and delete its rows (idempotent)."""
+    key = _run_key(args)
+    with _LOCK:
+        entry = _SUPERNODES.pop((ctx.node, key), None)
+    if entry is not None:
+        _drop(entry)
+    _reap()
+    return {"left": entry is not None}
+
+
+# ---- hub side --------------------------------------------------------------------------------
+
+
+def _central(registry: ModelRegistry | None, ctx: HubContext, params: Params) -> dict[str, Any]:
+    run = _parse(params)
+    job_id = str(getattr(ctx, "job_id", "") or "run-" + secrets.token_hex(6))
+    study_id = str(getattr(ctx, "study_id", "") or "")
+    key = job_id.replace(".", "-")[:64]
+    link = SuperLink(host=str(params.get("superlink_host", "127.0.0.1")))
+    link.start()
+    try:
+        args = {k: params[k] for k in ("cohort", "outcome", "survival", "covariates",
+                                       "spec", "test_fraction", "timeout") if k in params}
+        parts = ctx.call("join", {**args, "run_key": key, "superlink": link.address})
+        try:
+            if len(parts) < 2:
+                raise DisclosureRisk(
+                    "min-institutions: federated training needs two institutions that joined")
+            columns = mf.design_names(run.covariates)
+            if any(p.get("features") != columns for p in parts.values()):
+                raise InvalidInput("institutions produced different feature columns")
+            spec = run.spec.model_copy(update={"min_clients": len(parts)})
+            result = link.run(spec.model_dump_json(), len(parts), timeout=run.timeout)
+        finally:
+            ctx.call("leave", {"run_key": key})
+        with np.load(result["model_path"]) as f:
+            weights = [f[f"arr_{i}"] for i in range(len(f.files))]
+    finally:
+        link.stop()
+    participants = {n: {"n": int(p["n"])} for n, p in parts.items()}
+    privacy = result.get("privacy")
+    out: dict[str, Any] = {
+        "model": {"kind": spec.model, "digest": weights_digest(weights),
+                  "features": columns, "weights": [w.tolist() for w in weights]},
+        "metric": result.get("metric"),
+        "per_institution": result.get("per_institution", {}),
+        "rounds": result.get("rounds"),
+        "clients_per_round": result.get("clients_per_round"),
+        "privacy": privacy,
+        "epsilon": privacy["epsilon"] if privacy else None,
+        "delta": privacy["delta"] if privacy else None,
+        "secagg": spec.secagg,
+        "participants": participants,
+        "registered": None,
+    }
+    if registry is not None:
+        lineage = {"institutions": participants,
+                   "cohort": run.cohort.model_dump(mode="json"),
+                   "cohort_digest": cohort_digest(run.cohort), "feature_columns": columns,
+                   "privacy": privacy, "rounds": result.get("rounds")}
+        model = registry.register(
+            str(params.get("model_name", NAME)), study_id=study_id or "-", job_id=job_id,
+            spec=spec.model_dump(mode="json"), weights=weights, metric=result.get("metric"),
+            per_institution=result.get("per_institution", {}), lineage=lineage)
+        out["registered"] = {"name": model.name, "version": model.version}
+    return out
+
+
+def federated_learning(registry: ModelRegistry | None = None) -> Algorithm:
+    """The algorithm; with ``registry`` the hub registers every trained model there."""
+
+    def central(ctx: HubContext, params: Params) -> dict[str, Any]:
+        return _central(registry, ctx, params)
+
+    return Algorithm(
+        NAME, "federated training on Flower (SecAgg+, optional DP)",
+        {"join": node_join, "leave": node_leave}, central, validate,
+    )
+
+
+ALGORITHM = federated_learning()

@@ -1,0 +1,180 @@
+"""A training run as a study computation (``federated_learning``): validation at submission,
+``join`` refusals at a node, and (slow) a real run through an in-process federation — hub
+SuperLink, one SuperNode per approving node, SecAgg+ on — where a node that did not approve
+refuses and opted-out patients are not trained on."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import pytest
+import sqlalchemy as sa
+
+from healthmesh.analytics.memory_data import ResourceData
+from healthmesh.analytics.registry import BUILTINS
+from healthmesh.analytics.sdk import Algorithm
+from healthmesh.errors import DisclosureRisk, InvalidInput
+from healthmesh.federation.inprocess import InProcessFederation
+from healthmesh.hub.studies import builtin_algorithm
+from healthmesh.learning import study as fl
+from healthmesh.learning.registry import ModelRegistry, weights_digest
+from healthmesh.privacy.budget import MemoryBudgetStore
+from healthmesh.privacy.guard import Guard
+from healthmesh.privacy.policy import DpSettings, PrivacyPolicy
+from healthmesh.privacy.release_log import MemoryReleaseLog
+
+from ..hub.data import VARIABLES, resources
+
+VAR = {v["name"]: v for v in VARIABLES}
+PARAMS: dict[str, Any] = {
+    "cohort": {},
+    "outcome": VAR["hypertension"],
+    "covariates": [VAR["age"], VAR["sex"], VAR["bmi"]],
+    "spec": {"rounds": 2, "local_steps": 10, "lr": 0.05, "optimizer": "sgd",
+             "batch_size": 16},
+}
+
+
+@pytest.fixture(autouse=True)
+def _no_supernode_left() -> Iterator[None]:
+    yield
+    leftover = fl.active()
+    fl.stop_all()
+    assert leftover == []
+
+
+def test_registered_as_a_builtin() -> None:
+    assert BUILTINS["federated_learning"] is fl.ALGORITHM
+    assert set(fl.ALGORITHM.node_methods) == {"join", "leave"}
+
+
+def test_validate_accepts_a_good_run() -> None:
+    fl.validate(PARAMS)
+    fl.validate({**PARAMS, "spec": {"model": "mlp", "hidden": 4,
+                                    "dp": {"epsilon": 1.0, "delta": 1e-5}}})
+
+
+@pytest.mark.parametrize(
+    ("change", "where"),
+    [
+        ({"outcome": None}, "outcome"),
+        ({"covariates": []}, "covariates"),
+        ({"covariates": [VAR["hypertension"]]}, "covariates"),
+        ({"spec": {"rounds": 0}}, "rounds"),
+        ({"spec": {"n_features": 3}}, "n_features"),
+        ({"spec": {"model": "cox"}}, "survival"),
+        ({"spec": {"colour": "blue"}}, "colour"),
+        ({"spec": "logreg"}, "spec"),
+        ({"spec": {"dp": {"epsilon": -1, "delta": 1e-5}}}, "epsilon"),
+        ({"test_fraction": 1.5}, "test_fraction"),
+        ({"timeout": "soon"}, "timeout"),
+        ({"model_name": 3}, "model_name"),
+        ({"cohort": {"include": [{"kind": "nonsense"}]}}, "cohort"),
+    ],
+)
+def test_validate_refuses_bad_params(change: dict[str, Any], where: str) -> None:
+    params = {k: v for k, v in {**PARAMS, **change}.items() if v is not None}
+    with pytest.raises(InvalidInput) as err:
+        fl.validate(params)
+    assert where in str(err.value.message) + str(getattr(err.value, "location", ""))
+
+
+def test_submission_with_bad_params_is_refused_and_nothing_stored() -> None:
+    with InProcessFederation(2) as fed:
+        body = {"title": "t", "purpose": "p", "institutions": fed.names, "variables": VARIABLES,
+                "computations": [{"name": "fl", "algorithm": "federated_learning",
+                                  "params": {"outcome": "hypertension", "covariates": ["age"],
+                                             "spec": {"rounds": -2}}}]}
+        with pytest.raises(InvalidInput, match="rounds"):
+            fed.submit(body)
+        assert fed.hub.studies.list() == []
+
+
+class _Ctx:
+    def __init__(self, data: ResourceData, policy: PrivacyPolicy) -> None:
+        self.node = "hosp-x"
+        self.data = data
+        self.guard = Guard(policy, researcher="r", study="s", task_id="t",
+                           log=MemoryReleaseLog(), budget=MemoryBudgetStore())
+
+
+def _join_args() -> dict[str, Any]:
+    return {**PARAMS, "run_key": "job-test", "superlink": "127.0.0.1:1"}
+
+
+def test_join_refuses_a_small_cohort_and_starts_nothing() -> None:
+    ctx = _Ctx(ResourceData(resources("x", 8, 1, refusals=0)), PrivacyPolicy(min_cell=10))
+    with pytest.raises(DisclosureRisk, match="min-cell-size"):
+        fl.node_join(ctx, _join_args())
+    assert fl.active() == []
+
+
+def test_join_without_dp_is_refused_where_the_node_requires_dp() -> None:
+    policy = PrivacyPolicy(dp=DpSettings(epsilon=0.5, epsilon_cap=2.0))
+    ctx = _Ctx(ResourceData(resources("x", 40, 1)), policy)
+    with pytest.raises(DisclosureRisk, match="dp-required"):
+        fl.node_join(ctx, _join_args())
+    assert fl.active() == []
+
+
+def test_join_needs_a_run_key_and_a_superlink() -> None:
+    ctx = _Ctx(ResourceData(resources("x", 40, 1)), PrivacyPolicy())
+    with pytest.raises(InvalidInput, match="run_key"):
+        fl.node_join(ctx, {**_join_args(), "run_key": "../etc"})
+    with pytest.raises(InvalidInput, match="superlink"):
+        fl.node_join(ctx, {**_join_args(), "superlink": None})
+    assert fl.node_leave(ctx, {"run_key": "job-test"}) == {"left": False}
+
+
+# ---- slow: a real run through the hub ---------------------------------------------------------
+
+SIZES = {"hosp-a": 60, "hosp-b": 50, "clinic-c": 40}
+OPTED_OUT = {"hosp-a": 4, "hosp-b": 3, "clinic-c": 2}
+
+
+@pytest.mark.slow
+def test_a_training_run_is_a_study_computation() -> None:
+    engine = sa.create_engine("sqlite://")
+    registry = ModelRegistry(engine)
+    bound = fl.federated_learning(registry)
+
+    def lookup(name: str) -> Algorithm:
+        return bound if name == "federated_learning" else builtin_algorithm(name)
+
+    with InProcessFederation(list(SIZES), job_timeout=120, algorithms=lookup) as fed:
+        for seed, (name, n) in enumerate(SIZES.items()):
+            fed.load(name, resources(name, n, seed, refusals=OPTED_OUT[name]))
+        st = fed.submit({
+            "title": "Hypertension risk model", "purpose": "Federated logistic regression.",
+            "institutions": fed.names, "variables": VARIABLES,
+            "computations": [{"name": "fl", "algorithm": "federated_learning", "params": {
+                "outcome": "hypertension", "covariates": ["age", "sex", "bmi"],
+                "spec": PARAMS["spec"], "model_name": "htn"}}],
+        })
+        fed.approve(st.study_id, ["hosp-a", "hosp-b"])
+        # the hub claims clinic-c approved; clinic-c's own record says otherwise
+        fed.hub.studies.record_decision(st.study_id, "clinic-c", "approved", computations=["fl"])
+        rec = fed.run(st.study_id, "fl")
+    assert rec.status == "done", rec.error
+    assert rec.refused == {"clinic-c": "not-approved"}
+    res = rec.result
+    assert res is not None
+    # n excludes the opted-out patients (the cohort is everyone; every variable is present)
+    assert res["participants"] == {
+        "hosp-a": {"n": SIZES["hosp-a"] - OPTED_OUT["hosp-a"]},
+        "hosp-b": {"n": SIZES["hosp-b"] - OPTED_OUT["hosp-b"]},
+    }
+    assert res["clients_per_round"] == [2, 2]
+    assert set(res["per_institution"]) == {"hosp-a", "hosp-b"}
+    assert res["secagg"] is True and res["epsilon"] is None
+    weights = [np.asarray(w, dtype=np.float32) for w in res["model"]["weights"]]
+    assert [w.shape for w in weights] == [(1, 4), (1,)]
+    assert res["model"]["features"] == ["age", "sex_male", "bmi"]
+    assert res["model"]["digest"] == weights_digest(weights)
+    assert res["registered"] == {"name": "htn", "version": 1}
+    model = registry.get("htn")
+    assert model.digest == res["model"]["digest"]
+    assert model.lineage["institutions"] == res["participants"]
+    assert fl.active() == []
