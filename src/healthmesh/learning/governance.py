@@ -29,7 +29,7 @@ from healthmesh.errors import Forbidden, InvalidInput
 from healthmesh.privacy.budget import BudgetStore, Spent
 
 #: the algorithm name a study's computation uses for federated training
-ALGORITHM = "federated-learning"
+ALGORITHM = "federated_learning"
 FloatArray = npt.NDArray[np.float64]
 
 

@@ -1,5 +1,5 @@
 """Training runs in the ledger: a :class:`healthmesh.learning.governance.Recorder` that turns
-a run's start into a ``job_start`` entry (algorithm ``federated-learning``) and its end into a
+a run's start into a ``job_start`` entry (algorithm ``federated_learning``) and its end into a
 ``model_release`` entry carrying the model hash. Entries are validated by the ledger's own
 schemas (:func:`healthmesh.ledger.entries.make_event`) and handed to ``append`` — in the hub,
 ``LedgerService.append_as(hub_institution, events)``. A failed run releases nothing, so it

@@ -48,11 +48,11 @@ from healthmesh.analytics.cohort import SurvivalVariable, Variable
 from healthmesh.analytics.sdk import Algorithm, HubContext, NodeContext, Params, Released
 from healthmesh.errors import DisclosureRisk, InvalidInput
 from healthmesh.learning.deploy import SuperLink, SuperNode
+from healthmesh.learning.governance import ALGORITHM as NAME
 from healthmesh.learning.governance import NodeDataProvider, cohort_digest
 from healthmesh.learning.registry import ModelRegistry, weights_digest
 from healthmesh.learning.spec import TrainingSpec, parse_spec
 
-NAME = "federated_learning"
 _MARGIN_S = 120.0
 
 
