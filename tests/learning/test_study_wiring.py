@@ -159,6 +159,7 @@ def test_a_training_run_is_a_study_computation() -> None:
         rec = fed.run(st.study_id, "fl")
     assert rec.status == "done", rec.error
     assert rec.refused == {"clinic-c": "not-approved"}
+    assert sorted(rec.participants) == ["hosp-a", "hosp-b"]
     res = rec.result
     assert res is not None
     # n excludes the opted-out patients (the cohort is everyone; every variable is present)
@@ -169,12 +170,24 @@ def test_a_training_run_is_a_study_computation() -> None:
     assert res["clients_per_round"] == [2, 2]
     assert set(res["per_institution"]) == {"hosp-a", "hosp-b"}
     assert res["secagg"] is True and res["epsilon"] is None
+    assert 0.0 <= res["metric"] <= 1.0
     weights = [np.asarray(w, dtype=np.float32) for w in res["model"]["weights"]]
-    assert [w.shape for w in weights] == [(1, 4), (1,)]
+    assert [w.shape for w in weights] == [(1, 3), (1,)]
     assert res["model"]["features"] == ["age", "sex_male", "bmi"]
     assert res["model"]["digest"] == weights_digest(weights)
     assert res["registered"] == {"name": "htn", "version": 1}
     model = registry.get("htn")
     assert model.digest == res["model"]["digest"]
     assert model.lineage["institutions"] == res["participants"]
+    assert fl.active() == []
+
+
+@pytest.mark.slow
+def test_one_institution_alone_is_refused_and_its_supernode_stopped() -> None:
+    from healthmesh.analytics.local import run_local
+
+    nodes = {"big": ResourceData(resources("big", 40, 1)),
+             "tiny": ResourceData(resources("tiny", 3, 2, refusals=0))}
+    with pytest.raises(DisclosureRisk, match="min-institutions"):
+        run_local(fl.ALGORITHM, PARAMS, nodes)
     assert fl.active() == []

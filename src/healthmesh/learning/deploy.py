@@ -8,6 +8,11 @@ directory (a ``pyproject.toml`` naming the components) into a FAB. Nothing is in
 time and nothing calls home: telemetry, update checks and runtime dependency installation are
 switched off in every process's environment. The app directory holds only that
 ``pyproject.toml``; the components are imported from this (installed) package.
+
+:class:`SuperLink` (the hub's part, which also submits runs) and :class:`SuperNode` (one
+institution's part) are used apart by a study run (:mod:`healthmesh.learning.study`: the hub
+starts the SuperLink, each node agent its SuperNode); :class:`Deployment` starts both on one
+machine (the CLI, tests).
 """
 
 from __future__ import annotations

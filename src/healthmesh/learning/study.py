@@ -34,6 +34,7 @@ from __future__ import annotations
 import atexit
 import secrets
 import shutil
+import subprocess
 import tempfile
 import threading
 import time
@@ -47,7 +48,7 @@ from healthmesh.analytics import _model_fit as mf
 from healthmesh.analytics.cohort import SurvivalVariable, Variable
 from healthmesh.analytics.sdk import Algorithm, HubContext, NodeContext, Params, Released
 from healthmesh.errors import DisclosureRisk, InvalidInput
-from healthmesh.learning.deploy import SuperLink, SuperNode
+from healthmesh.learning.deploy import DeploymentError, SuperLink, SuperNode
 from healthmesh.learning.governance import ALGORITHM as NAME
 from healthmesh.learning.governance import NodeDataProvider, cohort_digest
 from healthmesh.learning.registry import ModelRegistry, weights_digest
@@ -225,7 +226,13 @@ def _central(registry: ModelRegistry | None, ctx: HubContext, params: Params) ->
             columns = mf.design_names(run.covariates)
             if any(p.get("features") != columns for p in parts.values()):
                 raise InvalidInput("institutions produced different feature columns")
-            spec = run.spec.model_copy(update={"min_clients": len(parts)})
+            update: dict[str, Any] = {"min_clients": len(parts)}
+            if "secagg_max_weight" not in (params.get("spec") or {}):
+                # SecAgg+ quantises weight * rows / cap: a cap near the largest node keeps
+                # precision (n is released, maybe noised: a margin keeps rows under it)
+                largest = max(int(p["n"]) for p in parts.values())
+                update["secagg_max_weight"] = max(1.2 * largest, 10.0)
+            spec = run.spec.model_copy(update=update)
             result = link.run(spec.model_dump_json(), len(parts), timeout=run.timeout)
         finally:
             ctx.call("leave", {"run_key": key})
@@ -262,11 +269,22 @@ def _central(registry: ModelRegistry | None, ctx: HubContext, params: Params) ->
     return out
 
 
+def _central_guarded(
+    registry: ModelRegistry | None, ctx: HubContext, params: Params
+) -> dict[str, Any]:
+    """:func:`_central` with process failures (a Flower program missing, a CLI call that hung)
+    as :class:`DeploymentError`, so the job runner records a failed job."""
+    try:
+        return _central(registry, ctx, params)
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise DeploymentError(f"a Flower process failed: {type(exc).__name__}") from None
+
+
 def federated_learning(registry: ModelRegistry | None = None) -> Algorithm:
     """The algorithm; with ``registry`` the hub registers every trained model there."""
 
     def central(ctx: HubContext, params: Params) -> dict[str, Any]:
-        return _central(registry, ctx, params)
+        return _central_guarded(registry, ctx, params)
 
     return Algorithm(
         NAME, "federated training on Flower (SecAgg+, optional DP)",
