@@ -15,6 +15,7 @@ the hub while it waits (``--threads``: each agent in its own polling thread inst
 from __future__ import annotations
 
 import argparse
+import cProfile
 import os
 import resource
 import statistics
@@ -93,6 +94,10 @@ def main() -> None:
     )
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--threads", action="store_true")
+    ap.add_argument(
+        "--profile", type=Path, default=None, help="write a cProfile of the first repeat of "
+        "each computation to PATH.<name>.prof"
+    )
     args = ap.parse_args()
     sizes = dict(
         zip(("hospital", "clinic", "cdc"), map(int, args.patients.split(",")), strict=True)
@@ -113,6 +118,7 @@ def main() -> None:
         f"{args.cdcs} CDCs; patients each {args.patients})"
     )
     print(f"setup: build {t_build:.1f} s, load {t_load:.1f} s, RSS {rss_mb():.0f} MB")
+    print(f"load average at start: {os.getloadavg()[0]:.1f} (2 shared cores)")
     if args.threads:
         fed.start(wait_s=0.5)
     st = fed.submit(study(fed.names, cohort={}))
@@ -126,8 +132,14 @@ def main() -> None:
                 split.reset()
             for node in fed.nodes.values():  # cold: no design kept from an earlier run
                 node.agent.data.clear()  # type: ignore[attr-defined]
+            prof = cProfile.Profile() if args.profile and not times else None
             t, cpu = time.perf_counter(), time.process_time()
+            if prof:
+                prof.enable()
             rec = fed.run(st.study_id, name)
+            if prof:
+                prof.disable()
+                prof.dump_stats(f"{args.profile}.{name}.prof")
             times.append(time.perf_counter() - t)
             cpus.append(time.process_time() - cpu)
             if split:
