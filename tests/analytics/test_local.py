@@ -100,7 +100,7 @@ def test_federated_calls_books_refusals_from_any_dispatcher() -> None:
 
 
 def test_registry() -> None:
-    assert list(BUILTINS) == list(NAMES) and len(BUILTINS) == 9
+    assert list(BUILTINS) == list(NAMES) and len(BUILTINS) == 10
     for name in ("count", "crosstab", "moments", "histogram", "quantiles", "correlation"):
         assert BUILTINS[name].name == name
     with pytest.raises(NotFound):

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from healthmesh.analytics.data import NodeData
+from healthmesh.analytics.local import RULES
 from healthmesh.analytics.sdk import Algorithm, ReleaseGuard
 from healthmesh.errors import DisclosureRisk, Forbidden, HealthmeshError
 from healthmesh.federation.identity import Identity, PublicRecord
@@ -40,7 +41,6 @@ from healthmesh.node.studies import NodeStudies, NodeStudy
 
 log = logging.getLogger(__name__)
 
-RULES = ("min-cell-size", "differencing", "glm-parameters", "privacy-budget")
 _RULE = re.compile(r"^[a-z][a-z0-9-]{0,63}$")
 
 #: the release guard for one compute task (researcher, study and task id are on the task)
