@@ -56,6 +56,9 @@ class RecordingGuard:
         if any(0 < c < self.min_cell for c in counts):
             raise DisclosureRisk(f"min-cell-size: {what}")
 
+    def charge(self, epsilon: float, delta: float) -> None:
+        self.log.append(("charge", (epsilon, delta)))
+
     def exact(self, what: str) -> None:
         self.log.append(("exact", what))
 

@@ -119,6 +119,18 @@ def test_join_without_dp_is_refused_where_the_node_requires_dp() -> None:
     assert fl.active() == []
 
 
+def test_join_with_dp_is_charged_to_the_node_budget_and_refused_past_it() -> None:
+    """A DP run's (epsilon, delta) is charged at the node before anything starts; a run that
+    would pass the node's cap is refused and starts nothing."""
+    policy = PrivacyPolicy(dp=DpSettings(epsilon=0.5, epsilon_cap=2.0, delta_cap=5e-3))
+    ctx = _Ctx(ResourceData(resources("x", 40, 1)), policy)
+    spec = {**PARAMS["spec"], "dp": {"epsilon": 3.0, "delta": 1e-3}}
+    with pytest.raises(DisclosureRisk, match="privacy-budget"):
+        fl.node_join(ctx, {**_join_args(), "spec": spec})
+    assert fl.active() == []
+    assert ctx.guard._budget.spent("r", "s").epsilon == 0  # nothing charged
+
+
 def test_join_needs_a_run_key_and_a_superlink() -> None:
     ctx = _Ctx(ResourceData(resources("x", 40, 1)), PrivacyPolicy())
     with pytest.raises(InvalidInput, match="run_key"):

@@ -217,3 +217,17 @@ def test_exact_models_refused_where_dp_is_required() -> None:
     assert run.refused == {"hospital": "dp-required"}
     assert run.result["n"] == 40  # the clinic alone
     assert budget.spent("r1", "s1").epsilon == 0
+
+
+def test_external_charge_uses_the_policy_caps_once_per_task() -> None:
+    """A loss accounted elsewhere (a DP training run) is charged against the node's caps."""
+    budget = MemoryBudgetStore()
+    policy = PrivacyPolicy.parse({"dp": {"epsilon": 0.5, "epsilon_cap": 2.0, "delta_cap": 5e-3}})
+    guard(policy, task="fl1", budget=budget).charge(1.5, 1e-3)
+    guard(policy, task="fl1", budget=budget).charge(1.5, 1e-3)  # re-delivered: not again
+    assert budget.spent("r1", "s1") == Spent(1.5, 1e-3)
+    with pytest.raises(DisclosureRisk, match="privacy-budget"):
+        guard(policy, task="fl2", budget=budget).charge(1.0, 1e-3)
+    assert budget.spent("r1", "s1") == Spent(1.5, 1e-3)
+    with pytest.raises(DisclosureRisk, match="privacy-budget"):  # default caps: delta 1e-5
+        guard(None, task="fl3").charge(0.5, 1e-3)

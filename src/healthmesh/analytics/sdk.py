@@ -76,6 +76,12 @@ class ReleaseGuard(Protocol):
         called by computations that can only release exact figures (GLM, Kaplan–Meier, Cox)."""
         ...
 
+    def charge(self, epsilon: float, delta: float) -> None:
+        """Charges a privacy loss accounted elsewhere (a DP training run's accountant) to the
+        researcher's budget for the study at this node, once per task; refuses
+        (``privacy-budget``) and charges nothing beyond the node's caps."""
+        ...
+
     def release_counts(self, counts: Sequence[float], *, sensitivity: float = 1.0) -> list[float]:
         """Counts as released: unchanged without DP; with DP noised (Laplace/Gaussian via
         OpenDP) and charged to the researcher's budget for the study (refused when exhausted)."""

@@ -178,6 +178,8 @@ def node_join(ctx: NodeContext, args: Params) -> Released:
         raise DisclosureRisk("min-cell-size: too few eligible patients to train and test")
     if ds.columns != mf.design_names(run.covariates):
         raise InvalidInput("the node's feature columns differ from the run's")
+    if run.spec.dp is not None:  # the run's (epsilon, delta) against this node's budget
+        ctx.guard.charge(run.spec.dp.epsilon, run.spec.dp.delta)
     workdir = tempfile.mkdtemp(prefix="hm-fl-node-")  # mode 0700: the rows stay private
     try:
         data = str(Path(workdir) / "data.npz")

@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from healthmesh.errors import DisclosureRisk, InvalidInput
 from healthmesh.privacy.budget import BudgetStore, Spent
 from healthmesh.privacy.dp import noised
-from healthmesh.privacy.policy import PrivacyPolicy
+from healthmesh.privacy.policy import DpSettings, PrivacyPolicy
 from healthmesh.privacy.release_log import ReleaseLog, check_differencing
 
 
@@ -85,6 +85,22 @@ class Guard:
                 f"dp-required: this node releases only differentially private figures; "
                 f"{what} has no DP form"
             )
+
+    def charge(self, epsilon: float, delta: float) -> None:
+        """Charge a privacy loss computed elsewhere (e.g. the accountant of a DP training run)
+        to the researcher's budget for the study, under this task's next charge id (so a
+        re-run task charges nothing new). The caps are the policy's DP caps, or
+        :class:`DpSettings`' defaults on a node without a DP policy."""
+        caps = self.policy.dp or DpSettings()
+        charge_id = f"{self.task_id}#{self._releases}"
+        self._releases += 1
+        self._budget.charge(
+            self.researcher,
+            self.study,
+            charge_id,
+            Spent(epsilon, delta),
+            Spent(caps.epsilon_cap, caps.delta_cap),
+        )
 
     def _charge(self) -> None:
         dps = self.policy.dp
