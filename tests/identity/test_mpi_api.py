@@ -10,17 +10,19 @@ from fastapi.testclient import TestClient
 from healthmesh.identity.mpi.api import ENTERPRISE_SYSTEM, make_router
 from healthmesh.identity.mpi.service import MasterPatientIndex
 
+_CALLERS = {"Bearer good": "researcher-1", "Bearer h1": "node-h1", "Bearer c1": "node-c1"}
+
 
 def _authorize(authorization: str = Header(default="")) -> str:
-    if authorization != "Bearer good":
+    if authorization not in _CALLERS:
         raise HTTPException(status_code=403, detail="forbidden")
-    return "researcher-1"
+    return _CALLERS[authorization]
 
 
 def _client() -> TestClient:
     mpi = MasterPatientIndex.open(":memory:")
-    mpi.register_institution("h1", "Hospital 1")
-    mpi.register_institution("c1", "Clinic 1")
+    mpi.register_institution("h1", "Hospital 1", client_id="node-h1")
+    mpi.register_institution("c1", "Clinic 1", client_id="node-c1")
     app = FastAPI()
     app.include_router(make_router(mpi, _authorize))
     return TestClient(app)
@@ -35,10 +37,14 @@ def test_submit_then_match_by_local_id_and_by_encoding() -> None:
     ok = {"Authorization": "Bearer good"}
     clk = bytes(range(64))
     r1 = client.post(
-        "/linkage/records", json=_body(clk, institution="h1", local_id="A"), headers=ok
+        "/linkage/records",
+        json=_body(clk, institution="h1", local_id="A"),
+        headers={"Authorization": "Bearer h1"},
     )
     r2 = client.post(
-        "/linkage/records", json=_body(clk, institution="c1", local_id="B"), headers=ok
+        "/linkage/records",
+        json=_body(clk, institution="c1", local_id="B"),
+        headers={"Authorization": "Bearer c1"},
     )
     assert r1.json()["status"] == "new"
     assert r2.json()["status"] == "linked"
@@ -70,6 +76,15 @@ def test_refusals() -> None:
     )
     assert rogue.status_code == 403
     assert rogue.json()["resourceType"] == "OperationOutcome"
+    # a node's client may submit for its own institution only; researchers for none
+    for token, inst in (("Bearer h1", "c1"), ("Bearer good", "h1")):
+        other = client.post(
+            "/linkage/records",
+            json=_body(clk, institution=inst, local_id="Z"),
+            headers={"Authorization": token},
+        )
+        assert other.status_code == 403
+        assert other.json()["resourceType"] == "OperationOutcome"
     missing = client.get(
         "/Patient/$match", params={"institution": "h1", "local_id": "nope"}, headers=ok
     )

@@ -129,9 +129,12 @@ DB = click.option("--db", required=True, help="SQLite path or postgresql:// URL"
 @DB
 @click.argument("institution")
 @click.argument("name")
-def mpi_register(db: str, institution: str, name: str) -> None:
-    """Allow INSTITUTION to submit encodings."""
-    MasterPatientIndex.open(db).register_institution(institution, name)
+@click.option(
+    "--client-id", default=None, help="The hub OAuth client that submits for it (node link)."
+)
+def mpi_register(db: str, institution: str, name: str, client_id: str | None) -> None:
+    """Allow INSTITUTION to submit encodings (over HTTP: from its bound client only)."""
+    MasterPatientIndex.open(db).register_institution(institution, name, client_id)
     click.echo(f"registered {institution}")
 
 

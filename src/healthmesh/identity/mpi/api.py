@@ -2,8 +2,11 @@
 
 ``make_router(mpi, authorize)`` takes the caller's authorisation dependency (a callable
 FastAPI can inject, returning the principal's name and raising to refuse), so this module
-knows nothing of tokens or scopes. Results are FHIR Bundles of minimal Patient entries that
-carry only institution and local identifiers and the enterprise id, with ``search.score``.
+knows nothing of tokens or scopes. A submission must come from the OAuth client bound to its
+institution (:meth:`MasterPatientIndex.bind_client`): the principal the dependency returns is
+that client id, and a submission for any other institution is refused (403). Results are
+FHIR Bundles of minimal Patient entries that carry only institution and local identifiers
+and the enterprise id, with ``search.score``.
 """
 
 from __future__ import annotations
@@ -106,6 +109,7 @@ def make_router(mpi: MasterPatientIndex, authorize: Callable[..., Any]) -> APIRo
     @router.post("/linkage/records")
     def submit(body: SubmissionIn, principal: Any = Depends(authorize)) -> Any:
         try:
+            mpi.check_submitter(body.institution, str(principal))
             decision = mpi.submit(
                 body.institution, body.local_id, body.to_encoding(), actor=str(principal)
             )

@@ -110,8 +110,11 @@ class MasterPatientIndex:
         self.thresholds = thresholds
 
     # -- institutions ---------------------------------------------------------------------
-    def register_institution(self, institution_id: str, name: str) -> None:
-        """Register (or re-activate) an institution allowed to submit encodings."""
+    def register_institution(
+        self, institution_id: str, name: str, client_id: str | None = None
+    ) -> None:
+        """Register (or re-activate) an institution allowed to submit encodings; with
+        ``client_id``, also bind the hub OAuth client that submits for it over HTTP."""
         with self.engine.begin() as conn:
             found = conn.execute(
                 select(t.institutions.c.institution_id).where(
@@ -131,6 +134,48 @@ class MasterPatientIndex:
                     )
                 )
             self._audit(conn, "register", "hub", institution_id=institution_id)
+        if client_id is not None:
+            self.bind_client(institution_id, client_id)
+
+    def bind_client(self, institution_id: str, client_id: str) -> None:
+        """Let the hub OAuth client ``client_id`` submit for ``institution_id`` (only).
+
+        A client stands for one institution: binding it again moves it.
+
+        Raises:
+            NotFound: the institution is not registered.
+        """
+        if not client_id or len(client_id) > 128:
+            raise InvalidInput("client id must be 1-128 characters")
+        with self.engine.begin() as conn:
+            known = conn.execute(
+                select(t.institutions.c.institution_id).where(
+                    t.institutions.c.institution_id == institution_id
+                )
+            ).first()
+            if not known:
+                raise NotFound("institution is not registered for linkage")
+            conn.execute(t.clients.delete().where(t.clients.c.client_id == client_id))
+            conn.execute(
+                t.clients.insert().values(client_id=client_id, institution_id=institution_id)
+            )
+            self._audit(conn, "bind", "hub", institution_id=institution_id)
+
+    def check_submitter(self, institution_id: str, client_id: str) -> None:
+        """Refuse a submission for an institution the caller's client is not bound to.
+
+        Raises:
+            Forbidden: the client is not bound to ``institution_id``.
+        """
+        with self.engine.connect() as conn:
+            bound = conn.execute(
+                select(t.clients.c.institution_id).where(t.clients.c.client_id == client_id)
+            ).first()
+        if not bound or bound[0] != institution_id:
+            with self.engine.begin() as conn:
+                self._audit(conn, "refused", "hub", institution_id=institution_id)
+            log.warning("refused a submission for an institution the client does not stand for")
+            raise Forbidden("this client may submit only for its own institution")
 
     def deactivate_institution(self, institution_id: str) -> None:
         """Stop accepting encodings from an institution."""

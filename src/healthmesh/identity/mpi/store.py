@@ -39,6 +39,17 @@ institutions = Table(
     Column("registered_at", DateTime(timezone=True), nullable=False),
 )
 
+#: OAuth clients (at the hub) allowed to submit for an institution: a client stands for one
+#: institution; an institution may have several (key rotation)
+clients = Table(
+    "mpi_clients",
+    metadata,
+    Column("client_id", String(128), primary_key=True),
+    Column(
+        "institution_id", String(64), ForeignKey("mpi_institutions.institution_id"), nullable=False
+    ),
+)
+
 enterprises = Table(
     "mpi_enterprises",
     metadata,
@@ -124,7 +135,14 @@ def _create_all(conn: Connection) -> None:
     metadata.create_all(conn)
 
 
-MIGRATIONS = [Migration(1, "master patient index tables", _create_all)]
+def _create_clients(conn: Connection) -> None:
+    clients.create(conn, checkfirst=True)
+
+
+MIGRATIONS = [
+    Migration(1, "master patient index tables", _create_all),
+    Migration(2, "OAuth clients bound to institutions", _create_clients),
+]
 
 
 def to_signed(token: int) -> int:
