@@ -8,8 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 from sqlalchemy import inspect
 
+from healthmesh.cli import main
 from healthmesh.errors import Forbidden
 from healthmesh.fhir.store import FhirStore
 from healthmesh.hub.app import Hub, build_hub
@@ -74,17 +76,26 @@ def region(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict[str,
     hub = build_hub(HubSettings(data_dir=tmp_path / "hub", port=port, db=db))
     server = ServerThread(hub.app, "127.0.0.1", port).start()
     mpi = MasterPatientIndex(hub.engine)
-    stores, tokens = {}, {}
+    stores, tokens, creds_of = {}, {}, {}
     for inst, people in PEOPLE.items():
         creds = hub.clients.add(f"node-{inst}", "system/Linkage.c")
         assert creds.client_secret is not None
+        creds_of[inst] = (creds.client_id, creds.client_secret)
         mpi.register_institution(inst, inst.upper(), client_id=creds.client_id)
         tokens[inst] = client_credentials(server.url, creds.client_id, creds.client_secret)
         stores[inst] = FhirStore(tmp_path / f"{inst}.sqlite")
         with stores[inst].writing() as tx:
             for pid, patient in people.items():
                 tx.update("Patient", pid, patient)
-    yield {"hub": hub, "url": server.url, "mpi": mpi, "stores": stores, "tokens": tokens, "db": db}
+    yield {
+        "hub": hub,
+        "url": server.url,
+        "mpi": mpi,
+        "stores": stores,
+        "tokens": tokens,
+        "db": db,
+        "creds": creds_of,
+    }
     for s in stores.values():
         s.close()
     server.stop()
@@ -156,6 +167,23 @@ def test_a_submission_for_another_institution_is_refused(region: dict[str, Any])
     refused = [a for a in region["mpi"].audit_trail() if a["action"] == "refused"]
     assert [a["institution_id"] for a in refused] == ["c1"]
     assert _eids(region, "c1") == {"p-7": None, "p-9": None}
+
+
+def test_node_link_command(region: dict[str, Any], tmp_path: Path) -> None:
+    key_file = tmp_path / "project.key"
+    key_file.write_bytes(KEY + b"\n")
+    _sync(region, "h1")
+    client_id, secret = region["creds"]["c1"]
+    args = ["node", "link", "--db", str(tmp_path / "c1.sqlite"), "--hub", region["url"]]
+    args += ["--institution", "c1", "--client-id", client_id, "--project-key-file", str(key_file)]
+    env = {"HEALTHMESH_NODE_LINKAGE_CLIENT_SECRET": secret}
+    done = CliRunner().invoke(main, args, env=env)
+    assert done.exit_code == 0, done.output
+    assert "2 submitted (1 linked, 1 new" in done.output
+    assert _eids(region, "c1")["p-7"] == _eids(region, "h1")["zhang"]
+    wrong = CliRunner().invoke(main, [*args[:-4], "--institution", "h1", *args[-4:]], env=env)
+    assert wrong.exit_code == 1
+    assert "its own institution" in wrong.output
 
 
 def _assert_no_plaintext(region: dict[str, Any], logs: str, eid: str) -> None:

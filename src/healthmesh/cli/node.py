@@ -428,3 +428,67 @@ def studies_reject(
         data_dir, db, hub_url=hub_url, hub_key_id=hub_key_id, institution=institution
     )
     _decide(settings, lambda s: s.reject(study_id, reason))
+
+
+@group.command("link")
+@data_dir_opt
+@db_opt
+@hub_opt
+@click.option(
+    "--institution", default=None, help="Institution id (env HEALTHMESH_NODE_INSTITUTION)."
+)
+@click.option(
+    "--client-id",
+    envvar="HEALTHMESH_NODE_LINKAGE_CLIENT_ID",
+    required=True,
+    help="The institution's OAuth client at the hub (env HEALTHMESH_NODE_LINKAGE_CLIENT_ID).",
+)
+@click.option(
+    "--client-secret",
+    envvar="HEALTHMESH_NODE_LINKAGE_CLIENT_SECRET",
+    required=True,
+    help="Its secret (env HEALTHMESH_NODE_LINKAGE_CLIENT_SECRET).",
+)
+@click.option(
+    "--project-key-file",
+    required=True,
+    type=click.Path(exists=True, path_type=Path),
+    help="The linkage project's secret (shared among institutions, never with the hub).",
+)
+def link(
+    data_dir: Path | None,
+    db: str | None,
+    hub_url: str | None,
+    institution: str | None,
+    client_id: str,
+    client_secret: str,
+    project_key_file: Path,
+) -> None:
+    """Send this node's linkage encodings to the hub's patient index and write the current
+    enterprise ids into its Patients (identifier + seealso links)."""
+    from healthmesh.errors import HealthmeshError
+    from healthmesh.fhir.store import FhirStore
+    from healthmesh.node.linkage_sync import client_credentials, sync_enterprise_ids
+
+    settings = _settings(data_dir, db, hub_url=hub_url, institution=institution)
+    if not settings.hub_url:
+        raise click.UsageError("give the hub's URL (--hub or HEALTHMESH_NODE_HUB_URL)")
+    store = FhirStore(settings.database())
+    try:
+        token = client_credentials(settings.hub_url, client_id, client_secret)
+        s = sync_enterprise_ids(
+            store,
+            settings.hub_url,
+            token,
+            project_key_file.read_bytes().strip(),
+            settings.institution,
+        )
+    except HealthmeshError as exc:
+        raise click.ClickException(exc.message) from None
+    finally:
+        store.close()
+    click.echo(
+        f"{s.patients} patients: {s.submitted} submitted ({s.linked} linked, {s.new} new, "
+        f"{s.review} to review), {s.skipped} unchanged encodings not sent; "
+        f"{s.updated_patients} Patients updated, {s.unchanged_patients} unchanged"
+    )
