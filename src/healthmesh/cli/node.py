@@ -492,3 +492,51 @@ def link(
         f"{s.review} to review), {s.skipped} unchanged encodings not sent; "
         f"{s.updated_patients} Patients updated, {s.unchanged_patients} unchanged"
     )
+
+
+@group.command("score")
+@data_dir_opt
+@db_opt
+@hub_opt
+@click.option("--model", "model_ref", required=True, help="NAME or NAME:VERSION (default latest).")
+@click.option("--expected-digest", default=None, help="sha256:<hex> the model must have.")
+@click.option("--client-id", envvar="HEALTHMESH_NODE_MODEL_CLIENT_ID", required=True,
+              help="The institution's OAuth client at the hub, scope system/Model.rs "
+              "(env HEALTHMESH_NODE_MODEL_CLIENT_ID).")
+@click.option("--client-secret", envvar="HEALTHMESH_NODE_MODEL_CLIENT_SECRET", required=True,
+              help="Its secret (env HEALTHMESH_NODE_MODEL_CLIENT_SECRET).")
+def score(
+    data_dir: Path | None,
+    db: str | None,
+    hub_url: str | None,
+    model_ref: str,
+    expected_digest: str | None,
+    client_id: str,
+    client_secret: str,
+) -> None:
+    """Fetch a trained model from the hub (hash checked), score this node's consented cohort
+    and store the scores as RiskAssessments here (nothing is sent back)."""
+    from healthmesh.errors import HealthmeshError
+    from healthmesh.fhir.store import FhirStore
+    from healthmesh.node.linkage_sync import client_credentials
+    from healthmesh.node.risk_scores import MODEL_SCOPE, score_from_hub
+
+    name, _, ver = model_ref.partition(":")
+    if ver and not (ver.isdigit() and int(ver) > 0):
+        raise click.UsageError("--model: the version must be a positive integer")
+    settings = _settings(data_dir, db, hub_url=hub_url)
+    if not settings.hub_url:
+        raise click.UsageError("give the hub's URL (--hub or HEALTHMESH_NODE_HUB_URL)")
+    store = FhirStore(settings.database())
+    try:
+        token = client_credentials(settings.hub_url, client_id, client_secret, MODEL_SCOPE)
+        run = score_from_hub(store, settings.hub_url, token, name, int(ver) if ver else None,
+                             expected_digest=expected_digest)
+    except HealthmeshError as exc:
+        raise click.ClickException(exc.message) from None
+    finally:
+        store.close()
+    click.echo(
+        f"model {run.model} v{run.version} ({run.digest}): {run.scored} patients scored, "
+        f"{run.written} RiskAssessments written, {run.unchanged} unchanged"
+    )

@@ -19,6 +19,7 @@ from healthmesh.access.context import AccessContext
 from healthmesh.access.keys import load_or_create_signing_key
 from healthmesh.access.router import bearer_dependency, create_auth_router
 from healthmesh.access.tokens import InsufficientScope, TokenService
+from healthmesh.analytics.sdk import Algorithm
 from healthmesh.db import make_engine
 from healthmesh.errors import InvalidInput
 from healthmesh.federation import identity as fed_identity
@@ -33,6 +34,7 @@ from healthmesh.hub.api import HUB_ADMIN, RESEARCHER_SCOPES, create_hub_router
 from healthmesh.hub.catalog import Catalog
 from healthmesh.hub.jobs import JobRunner, Pump, ResultSignal
 from healthmesh.hub.ledger import HubLedger
+from healthmesh.hub.models_api import MODEL_READ, create_models_router
 from healthmesh.hub.results import ResultStore
 from healthmesh.hub.settings import HubSettings
 from healthmesh.hub.studies import (
@@ -42,6 +44,7 @@ from healthmesh.hub.studies import (
     StudyStore,
     builtin_algorithm,
 )
+from healthmesh.learning.registry import ModelRegistry
 from healthmesh.ledger.keys import generate_key, load_signer, save_key
 from healthmesh.ledger.note import Ed25519Signer
 from healthmesh.ledger.service import LedgerService
@@ -70,6 +73,8 @@ class Hub:
     tokens: TokenService
     jobs: JobRunner
     app: FastAPI = field(repr=False)
+    #: trained models (every federated_learning run registers its model here)
+    models: ModelRegistry | None = field(default=None, repr=False)
 
     @property
     def token_url(self) -> str:
@@ -160,6 +165,19 @@ def scope_dependency(
     return principal
 
 
+def registry_algorithms(models: ModelRegistry, fallback: AlgorithmLookup) -> AlgorithmLookup:
+    """``fallback`` with ``federated_learning`` bound to the hub's model registry."""
+    from healthmesh.learning.governance import ALGORITHM as LEARNING
+    from healthmesh.learning.study import federated_learning
+
+    bound = federated_learning(models)
+
+    def lookup(name: str) -> Algorithm:
+        return bound if name == LEARNING else fallback(name)
+
+    return lookup
+
+
 def build_hub(
     settings: HubSettings,
     *,
@@ -175,6 +193,9 @@ def build_hub(
     engine = make_engine(settings.database())
     identity = fed_identity.load_or_create(settings.data_dir / "federation", settings.hub_id)
     registry: InstitutionRegistry = SqlRegistry(engine)
+    models = ModelRegistry(engine)
+    if algorithms is builtin_algorithm:
+        algorithms = registry_algorithms(models, builtin_algorithm)
     queue = SqlTaskQueue(engine)
     ledger_service = ledger or LedgerService.open(
         settings.database(),
@@ -235,17 +256,20 @@ def build_hub(
         tokens,
         jobs,
         app,
+        models,
     )
     holder["hub"] = hub
     install_error_handlers(app)
     auth = bearer_dependency(tokens, registry=clients)
     token_url = base + "/auth/token"
-    supported = (*RESEARCHER_SCOPES.split(), HUB_ADMIN, "system/Linkage.cruds", "system/Alert.rsu")
+    supported = (*RESEARCHER_SCOPES.split(), HUB_ADMIN, "system/Linkage.cruds", "system/Alert.rsu",
+                 MODEL_READ)
     app.include_router(
         create_auth_router(clients, tokens, token_url=token_url, scopes_supported=supported)
     )
     app.include_router(create_federation_router(endpoint))
     app.include_router(create_hub_router(hub, auth))
+    app.include_router(create_models_router(models, auth))
     _mount_ledger(app, ledger_service)
     _mount_optional(app, engine, auth)
     return hub

@@ -88,13 +88,15 @@ def weights_digest(weights: Sequence[npt.NDArray[Any]]) -> str:
     return "sha256:" + hashlib.sha256(weights_bytes(weights)).hexdigest()
 
 
-def _pack(weights: Sequence[npt.NDArray[Any]]) -> bytes:
+def pack_weights(weights: Sequence[npt.NDArray[Any]]) -> bytes:
+    """Weights as a NumPy ``.npz`` (float32 arrays ``arr_0, arr_1, ...``; no pickles)."""
     buf = io.BytesIO()
     np.savez(buf, *[np.asarray(w, dtype=np.float32) for w in weights])
     return buf.getvalue()
 
 
-def _unpack(blob: bytes) -> Weights:
+def unpack_weights(blob: bytes) -> Weights:
+    """The arrays of :func:`pack_weights` (pickled objects refused)."""
     with np.load(io.BytesIO(blob), allow_pickle=False) as f:
         return [f[f"arr_{i}"] for i in range(len(f.files))]
 
@@ -153,7 +155,8 @@ class ModelRegistry:
                             name=name, version=version, created_at=now, study_id=study_id,
                             job_id=job_id, kind=kind, digest=digest, metric_name=metric_name,
                             metric=metric, spec=json.dumps(spec, sort_keys=True),
-                            lineage=json.dumps(lineage, sort_keys=True), weights=_pack(weights),
+                            lineage=json.dumps(lineage, sort_keys=True),
+                            weights=pack_weights(weights),
                         )
                     )
                     if per_institution:
@@ -202,7 +205,7 @@ class ModelRegistry:
             digest=row["digest"], metric_name=row["metric_name"], metric=row["metric"],
             spec=json.loads(row["spec"]), lineage=json.loads(row["lineage"]),
             per_institution={str(k): float(v) for k, v in per.items()},
-            weights=_unpack(row["weights"]),
+            weights=unpack_weights(row["weights"]),
         )
 
     def versions(self, name: str | None = None) -> list[dict[str, Any]]:

@@ -262,6 +262,7 @@ def _central(registry: ModelRegistry | None, ctx: HubContext, params: Params) ->
         lineage = {"institutions": participants,
                    "cohort": run.cohort.model_dump(mode="json"),
                    "cohort_digest": cohort_digest(run.cohort), "feature_columns": columns,
+                   "covariates": [v.model_dump(mode="json") for v in run.covariates],
                    "privacy": privacy, "rounds": result.get("rounds")}
         model = registry.register(
             str(params.get("model_name", NAME)), study_id=study_id or "-", job_id=job_id,

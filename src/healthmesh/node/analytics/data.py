@@ -228,6 +228,14 @@ class SqlNodeData:
     ) -> tuple[list[str], npt.NDArray[np.float64]]:
         """Complete-case design (rows by patient id): only the cohort's rows of the named
         variables leave the database."""
+        names, _, x = self.matrix_ids(cohort, variables)
+        return names, x
+
+    def matrix_ids(
+        self, cohort: Cohort, variables: Sequence[Variable]
+    ) -> tuple[list[str], list[str], npt.NDArray[np.float64]]:
+        """:meth:`matrix` with each row's patient id (for results that stay at the node,
+        such as risk scores)."""
         names = V.check_design(variables)
         key = json.dumps([v.model_dump(mode="json") for v in variables], sort_keys=True)
         rows = self._cached(
@@ -236,4 +244,4 @@ class SqlNodeData:
         )
         rows.sort(key=lambda r: str(r[0]))
         x = np.array([[float(v) for v in r[1:]] for r in rows], dtype=np.float64)
-        return names, x.reshape(len(rows), len(names))
+        return names, [str(r[0]) for r in rows], x.reshape(len(rows), len(names))
