@@ -60,10 +60,11 @@ def _expected(age: int, glucose: float) -> float:
     return 1.0 / (1.0 + math.exp(-(w[0] * age + w[1] * glucose + b)))
 
 
-@pytest.fixture
-def region(tmp_path: Path) -> Iterator[dict[str, Any]]:
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def region(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict[str, Any]]:
+    db = request.getfixturevalue("pg_url") if request.param == "postgresql" else None
     port = free_port()
-    hub = build_hub(HubSettings(data_dir=tmp_path / "hub", port=port))
+    hub = build_hub(HubSettings(data_dir=tmp_path / "hub", port=port, db=db))
     assert hub.models is not None
     model = hub.models.register("diabetes_risk", study_id="s-1", job_id="j-1", spec=SPEC,
                                 weights=W, metric=0.74, per_institution={"h1": 0.7},
@@ -71,12 +72,12 @@ def region(tmp_path: Path) -> Iterator[dict[str, Any]]:
     server = ServerThread(hub.app, "127.0.0.1", port).start()
     node = hub.clients.add("node-h1", "system/Model.rs")
     other = hub.clients.add("linker", "system/Linkage.c")
-    store = FhirStore(tmp_path / "h1.sqlite")
+    store = FhirStore(db or tmp_path / "h1.sqlite")
     with store.writing() as tx:
         for r in _resources():
             tx.update(r["resourceType"], r["id"], r)
     yield {"hub": hub, "url": server.url, "model": model, "store": store, "node": node,
-           "other": other, "tmp": tmp_path}
+           "other": other, "tmp": tmp_path, "db": db}
     store.close()
     server.stop()
     hub.close()
@@ -160,16 +161,17 @@ def test_expected_digest_and_bad_token(region: dict[str, Any]) -> None:
 
 def test_cli_node_score(region: dict[str, Any]) -> None:
     node, tmp = region["node"], region["tmp"]
+    db = region["db"] or str(tmp / "h1.sqlite")
     region["store"].close()
     out = CliRunner().invoke(main, [
-        "node", "score", "--db", str(tmp / "h1.sqlite"), "--data-dir", str(tmp / "node"),
+        "node", "score", "--db", db, "--data-dir", str(tmp / "node"),
         "--hub", region["url"], "--model", "diabetes_risk:1",
         "--client-id", node.client_id, "--client-secret", node.client_secret,
     ])
     assert out.exit_code == 0, out.output
     assert "3 patients scored, 3 RiskAssessments written" in out.output
     bad = CliRunner().invoke(main, [
-        "node", "score", "--db", str(tmp / "h1.sqlite"), "--data-dir", str(tmp / "node"),
+        "node", "score", "--db", db, "--data-dir", str(tmp / "node"),
         "--hub", region["url"], "--model", "diabetes_risk:zero",
         "--client-id", node.client_id, "--client-secret", node.client_secret,
     ])
