@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from click.testing import CliRunner
 
 from healthmesh.cli import main
-from healthmesh.errors import LedgerIntegrityError, NotFound, Unauthorized
+from healthmesh.errors import Gone, LedgerIntegrityError, NotFound, Unauthorized
 from healthmesh.fhir.store import FhirStore
 from healthmesh.hub.app import build_hub
 from healthmesh.hub.serving import ServerThread, free_port
@@ -132,6 +132,14 @@ def test_node_scores_consented_patients_idempotently(region: dict[str, Any]) -> 
     assert (again.written, again.unchanged) == (0, 3)
     for pid in ELIGIBLE:
         assert store.read("RiskAssessment", risk_assessment_id(model, pid)).version == 1
+    # p3 withdraws research consent: the next run withdraws p3's score, keeps the others
+    with store.writing() as tx:
+        tx.update("Consent", "k3", consent("k3", "p3", "deny", "2025-12-01T00:00:00Z"))
+    third = score_from_hub(store, region["url"], _token(region), "diabetes_risk", 1)
+    assert (third.scored, third.written, third.unchanged, third.withdrawn) == (2, 0, 2, 1)
+    with pytest.raises(Gone):  # deleted, kept in the store's history
+        store.read("RiskAssessment", risk_assessment_id(model, "p3"))
+    assert store.read("RiskAssessment", risk_assessment_id(model, "p1")).version == 1
 
 
 def test_tampered_model_is_refused(region: dict[str, Any]) -> None:

@@ -538,5 +538,6 @@ def score(
         store.close()
     click.echo(
         f"model {run.model} v{run.version} ({run.digest}): {run.scored} patients scored, "
-        f"{run.written} RiskAssessments written, {run.unchanged} unchanged"
+        f"{run.written} RiskAssessments written, {run.unchanged} unchanged, "
+        f"{run.withdrawn} withdrawn"
     )

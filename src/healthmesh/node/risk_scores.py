@@ -50,6 +50,7 @@ class ScoreRun:
     scored: int
     written: int
     unchanged: int
+    withdrawn: int = 0
 
 
 def model_from_served(body: dict[str, Any], *, expected_digest: str | None = None) -> ModelVersion:
@@ -136,6 +137,20 @@ def _assessment(model: ModelVersion, pid: str, score: float, when: str) -> dict[
     }
 
 
+def _existing_ids(store: FhirStore, model: ModelVersion) -> set[str]:
+    """Ids of the stored RiskAssessments of this model version (every search page)."""
+    pairs = [("method", f"{MODEL_SYSTEM}|{model.name}:{model.version}"), ("_count", "500")]
+    out: set[str] = set()
+    cursor: str | None = None
+    while True:
+        page = store.search_engine.search(
+            "RiskAssessment", pairs + ([("_cursor", cursor)] if cursor else []), strict=True)
+        out.update(s.res_id for s in page.matches)
+        cursor = page.next_cursor
+        if not cursor:
+            return out
+
+
 _COMPARED = ("status", "subject", "method", "basis", "prediction")
 
 
@@ -150,7 +165,8 @@ def write_risk_scores(
 
     Patients who refused research use are not in the cohort (``SqlNodeData``); rows with a
     missing feature are not scored. A patient whose current RiskAssessment for this model
-    version already carries the same score is left alone (no new resource version)."""
+    version already carries the same score is left alone (no new resource version); this
+    version's RiskAssessments of patients no longer scored are deleted (kept in history)."""
     from healthmesh.node.analytics.data import SqlNodeData
 
     cohort, variables = _model_design(model)
@@ -161,7 +177,11 @@ def write_risk_scores(
     scores: list[float] = [float(v) for v in score_matrix(model, x)] if ids else []
     when = (occurrence or dt.datetime.now(dt.UTC).date()).isoformat()
     written = unchanged = 0
+    # scores of patients no longer in the cohort (e.g. consent withdrawn) are withdrawn
+    stale = sorted(_existing_ids(store, model) - {risk_assessment_id(model, p) for p in ids})
     with store.writing() as tx:
+        for rid in stale:
+            tx.delete("RiskAssessment", rid)
         for pid, score in zip(ids, scores, strict=True):
             res = _assessment(model, pid, score, when)
             cur = tx.current("RiskAssessment", res["id"])
@@ -174,7 +194,8 @@ def write_risk_scores(
             written += 1
     log.info("risk scores %s v%s: %d scored, %d written", model.name, model.version,
              len(ids), written)
-    return ScoreRun(model.name, model.version, model.digest, len(ids), written, unchanged)
+    return ScoreRun(model.name, model.version, model.digest, len(ids), written, unchanged,
+                    len(stale))
 
 
 def score_from_hub(
