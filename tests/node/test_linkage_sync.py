@@ -21,7 +21,8 @@ from healthmesh.identity.fhir_patient import RESIDENT_ID_SYSTEM
 from healthmesh.identity.mpi import curation
 from healthmesh.identity.mpi.api import ENTERPRISE_SYSTEM
 from healthmesh.identity.mpi.service import MasterPatientIndex
-from healthmesh.node.linkage_sync import client_credentials, sync_enterprise_ids
+from healthmesh.node.hub_client import client_credentials
+from healthmesh.node.linkage_sync import sync_enterprise_ids
 
 KEY = b"linkage-project-key-of-the-region"
 ID_ZHANG = "11010519491231002X"

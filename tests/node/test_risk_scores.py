@@ -23,7 +23,7 @@ from healthmesh.hub.settings import HubSettings
 from healthmesh.hub.studies import builtin_algorithm
 from healthmesh.learning.governance import ALGORITHM
 from healthmesh.learning.registry import ModelRegistry, models_t, weights_digest
-from healthmesh.node.linkage_sync import client_credentials
+from healthmesh.node.hub_client import client_credentials
 from healthmesh.node.risk_scores import MODEL_SCOPE, fetch_model, risk_assessment_id, score_from_hub
 
 from ..analytics.contract_resources import GLUCOSE, consent, observation, patient

@@ -38,6 +38,9 @@ db_opt = click.option(
     help="SQLite path or postgresql:// URL (env HEALTHMESH_NODE_DB; "
     "default <data-dir>/node.sqlite).",
 )
+institution_opt = click.option(
+    "--institution", default=None, help="Institution id (env HEALTHMESH_NODE_INSTITUTION)."
+)
 
 
 @click.group()
@@ -63,9 +66,7 @@ def _mount_clients() -> None:
 @click.option(
     "--public-url", default=None, help="Base URL clients use (env HEALTHMESH_NODE_PUBLIC_URL)."
 )
-@click.option(
-    "--institution", default=None, help="Institution id (env HEALTHMESH_NODE_INSTITUTION)."
-)
+@institution_opt
 @click.option(
     "--hub", "hub_url", default=None, help="Also run the federation agent against this hub."
 )
@@ -186,9 +187,7 @@ _mount_federation_init()
 )
 @data_dir_opt
 @db_opt
-@click.option(
-    "--institution", default=None, help="Institution id (env HEALTHMESH_NODE_INSTITUTION)."
-)
+@institution_opt
 def counts(
     since: str,
     until: str,
@@ -275,9 +274,7 @@ def _federated(settings: NodeSettings, store: FhirStore) -> FederatedNode:
 @db_opt
 @hub_opt
 @hub_key_opt
-@click.option(
-    "--institution", default=None, help="Institution id (env HEALTHMESH_NODE_INSTITUTION)."
-)
+@institution_opt
 @click.option("--kind", type=click.Choice(["hospital", "clinic", "cdc"]), default=None)
 @click.option(
     "--auto-approve",
@@ -385,9 +382,7 @@ def _decide(settings: NodeSettings, decide: Callable[[NodeStudies], NodeStudy]) 
 @db_opt
 @hub_opt
 @hub_key_opt
-@click.option(
-    "--institution", default=None, help="Institution id (env HEALTHMESH_NODE_INSTITUTION)."
-)
+@institution_opt
 def studies_approve(
     study_id: str,
     computations: tuple[str, ...],
@@ -411,9 +406,7 @@ def studies_approve(
 @db_opt
 @hub_opt
 @hub_key_opt
-@click.option(
-    "--institution", default=None, help="Institution id (env HEALTHMESH_NODE_INSTITUTION)."
-)
+@institution_opt
 def studies_reject(
     study_id: str,
     reason: str,
@@ -434,9 +427,7 @@ def studies_reject(
 @data_dir_opt
 @db_opt
 @hub_opt
-@click.option(
-    "--institution", default=None, help="Institution id (env HEALTHMESH_NODE_INSTITUTION)."
-)
+@institution_opt
 @click.option(
     "--client-id",
     envvar="HEALTHMESH_NODE_LINKAGE_CLIENT_ID",
@@ -468,7 +459,8 @@ def link(
     enterprise ids into its Patients (identifier + seealso links)."""
     from healthmesh.errors import HealthmeshError
     from healthmesh.fhir.store import FhirStore
-    from healthmesh.node.linkage_sync import client_credentials, sync_enterprise_ids
+    from healthmesh.node.hub_client import client_credentials
+    from healthmesh.node.linkage_sync import sync_enterprise_ids
 
     settings = _settings(data_dir, db, hub_url=hub_url, institution=institution)
     if not settings.hub_url:
@@ -518,7 +510,7 @@ def score(
     and store the scores as RiskAssessments here (nothing is sent back)."""
     from healthmesh.errors import HealthmeshError
     from healthmesh.fhir.store import FhirStore
-    from healthmesh.node.linkage_sync import client_credentials
+    from healthmesh.node.hub_client import client_credentials
     from healthmesh.node.risk_scores import MODEL_SCOPE, score_from_hub
 
     name, _, ver = model_ref.partition(":")

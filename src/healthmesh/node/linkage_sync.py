@@ -21,16 +21,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import logging
-import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
 
 import httpx
 import sqlalchemy as sa
 
 from healthmesh.db import Migration, apply_migrations
-from healthmesh.errors import Forbidden, HealthmeshError, InvalidInput, NotFound, Unauthorized
 from healthmesh.fhir.store import FhirStore
 from healthmesh.identity.mpi.api import ENTERPRISE_SYSTEM
 from healthmesh.node.enterprise_ids import (
@@ -38,6 +35,7 @@ from healthmesh.node.enterprise_ids import (
     apply_enterprise_ids,
     encodings_from_store,
 )
+from healthmesh.node.hub_client import raise_for_hub
 
 log = logging.getLogger(__name__)
 
@@ -50,13 +48,6 @@ submitted = sa.Table(
     sa.Column("digest", sa.String(64), nullable=False),
 )
 _MIGRATIONS = [Migration(1, "digests of submitted encodings", lambda c: _meta.create_all(c))]
-_ERRORS: dict[int, type[HealthmeshError]] = {
-    400: InvalidInput,
-    401: Unauthorized,
-    403: Forbidden,
-    404: NotFound,
-    422: InvalidInput,
-}
 
 
 @dataclass
@@ -81,18 +72,6 @@ def _digest(enc: PatientEncoding) -> str:
     return h.hexdigest()
 
 
-def _raise_for(resp: httpx.Response, what: str) -> None:
-    if resp.status_code < 400:
-        return
-    try:
-        issue = resp.json()["issue"][0]
-        detail = str(issue.get("diagnostics") or issue.get("code"))
-    except (ValueError, KeyError, IndexError, TypeError):
-        detail = f"HTTP {resp.status_code}"
-    error = _ERRORS.get(resp.status_code, HealthmeshError)
-    raise error(f"hub refused {what}: {detail}")
-
-
 class _Hub:
     """The patient index routes of one hub, with the caller's bearer token."""
 
@@ -112,7 +91,7 @@ class _Hub:
             "block_tokens": [str(b) if b else None for b in rec.block_tokens],
         }
         resp = self.http.post(self.base + "/linkage/records", json=body, headers=self._headers())
-        _raise_for(resp, "a submission")
+        raise_for_hub(resp, "a submission")
         return str(resp.json()["status"])
 
     def enterprise_id(self, institution: str, local_id: str) -> str | None:
@@ -123,7 +102,7 @@ class _Hub:
         )
         if resp.status_code == 404:
             return None
-        _raise_for(resp, "a lookup")
+        raise_for_hub(resp, "a lookup")
         for entry in resp.json().get("entry") or []:
             for ident in entry.get("resource", {}).get("identifier") or []:
                 if ident.get("system") == ENTERPRISE_SYSTEM:
@@ -180,7 +159,7 @@ def sync_enterprise_ids(
 
     ``token_source`` returns a bearer token of the institution's hub client (scope
     ``system/Linkage.c``; the hub binds that client to ``institution``), e.g.
-    :func:`client_credentials`. Only encodings and local ids are sent.
+    :func:`healthmesh.node.hub_client.client_credentials`. Only encodings and local ids are sent.
 
     Raises:
         Forbidden: the hub refuses this client for ``institution`` (or it is not registered).
@@ -226,32 +205,3 @@ def sync_enterprise_ids(
         summary.updated_patients,
     )
     return summary
-
-
-def client_credentials(
-    hub_url: str,
-    client_id: str,
-    client_secret: str,
-    scope: str = "system/Linkage.c",
-    http: httpx.Client | None = None,
-) -> Callable[[], str]:
-    """A token source: tokens from the hub's token endpoint (OAuth2 client credentials,
-    ``client_secret_basic``), fetched again 30 s before they expire."""
-    cache: dict[str, Any] = {"token": None, "until": 0.0}
-
-    def token() -> str:
-        if cache["token"] is None or time.monotonic() >= cache["until"]:
-            post = http.post if http is not None else httpx.post
-            resp = post(
-                hub_url.rstrip("/") + "/auth/token",
-                data={"grant_type": "client_credentials", "scope": scope},
-                auth=(client_id, client_secret),
-            )
-            if resp.status_code >= 400:
-                raise Unauthorized("the hub refused the client's credentials")
-            body = resp.json()
-            cache["token"] = str(body["access_token"])
-            cache["until"] = time.monotonic() + float(body.get("expires_in", 300)) - 30.0
-        return str(cache["token"])
-
-    return token

@@ -28,7 +28,7 @@ from healthmesh.analytics.cohort import Cohort, Variable
 from healthmesh.errors import InvalidInput, LedgerIntegrityError
 from healthmesh.learning.registry import ModelVersion, unpack_weights, weights_digest
 from healthmesh.learning.scoring import score_matrix
-from healthmesh.node.linkage_sync import _raise_for
+from healthmesh.node.hub_client import raise_for_hub
 
 if TYPE_CHECKING:
     from healthmesh.fhir.store import FhirStore
@@ -94,7 +94,7 @@ def fetch_model(
             f"{hub_url.rstrip('/')}/models/{name}/{version if version else 'latest'}",
             headers={"Authorization": f"Bearer {token()}"},
         )
-        _raise_for(resp, f"model {name}")
+        raise_for_hub(resp, f"model {name}")
         return model_from_served(resp.json(), expected_digest=expected_digest)
     finally:
         if http is None:
