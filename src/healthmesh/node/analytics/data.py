@@ -72,7 +72,7 @@ class SqlNodeData:
                     "'idx_date')"
                 ).scalar()
                 has = int(has or 0) == 3
-            empty = conn.execute(select(func.count()).select_from(R).limit(1)).scalar() == 0
+            empty = conn.execute(select(R.c.lid).limit(1)).first() is None
         if not has and not empty:
             self.store.db.analyze()
 
