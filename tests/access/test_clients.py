@@ -193,3 +193,14 @@ def test_hash_format_and_cost_parameter() -> None:
     assert not verify_secret("t", h)
     assert not verify_secret("s", "plain")
     assert not verify_secret("s", "scrypt$40$8$1$AA$AA")
+
+
+def test_client_ids_never_start_with_a_dash(monkeypatch) -> None:
+    """A leading ``-`` made ``healthmesh clients show ID`` read the id as an option (a CI failure)."""
+    from healthmesh.access import clients as clients_module
+
+    tokens = iter(["-WYTdn8u9zaCEIFYqcgrWQ", "--abc", "WYTdn8u9zaCEIFYqcgrWQ"])
+    monkeypatch.setattr(clients_module.secrets, "token_urlsafe", lambda n: next(tokens))
+    assert clients_module.new_client_id() == "WYTdn8u9zaCEIFYqcgrWQ"
+    monkeypatch.undo()
+    assert not any(clients_module.new_client_id().startswith("-") for _ in range(2000))

@@ -78,6 +78,14 @@ def _record(row: sa.Row[Any]) -> ClientRecord:
     )
 
 
+def new_client_id() -> str:
+    """A random client id that never starts with ``-``, so it reads as an argument on any command line."""
+    while True:
+        client_id = secrets.token_urlsafe(16)
+        if not client_id.startswith("-"):
+            return client_id
+
+
 class ClientRegistry:
     """Clients of one node, stored in its SQLite or PostgreSQL database.
 
@@ -118,7 +126,7 @@ class ClientRegistry:
                 raise InvalidInput("private_key_jwt clients need exactly one of jwks, jwks_url")
         else:
             raise InvalidInput(f"auth method must be one of {', '.join(AUTH_METHODS)}")
-        client_id = secrets.token_urlsafe(16)
+        client_id = new_client_id()
         now = datetime.now(UTC)
         try:
             with self.engine.begin() as conn:
