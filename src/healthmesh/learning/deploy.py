@@ -9,6 +9,15 @@ time and nothing calls home: telemetry, update checks and runtime dependency ins
 switched off in every process's environment. The app directory holds only that
 ``pyproject.toml``; the components are imported from this (installed) package.
 
+The link is secure by default (:mod:`healthmesh.learning.tls`): the SuperLink serves TLS
+(``--ssl-certfile/--ssl-keyfile/--ssl-ca-certfile``) with SuperNode authentication on
+(``--enable-supernode-auth``); a SuperNode verifies the SuperLink with the CA certificate
+(``--root-certificates``) and proves itself with its private key
+(``--auth-supernode-private-key``), whose public key the hub registered first
+(:meth:`SuperLink.register_node`, ``flwr supernode register``). A SuperNode whose key is not
+registered is refused by the SuperLink and exits (Flower exit code 305). ``insecure=True``
+(plaintext, no node authentication) is a development option only and never the default.
+
 :class:`SuperLink` (the hub's part, which also submits runs) and :class:`SuperNode` (one
 institution's part) are used apart by a study run (:mod:`healthmesh.learning.study`: the hub
 starts the SuperLink, each node agent its SuperNode); :class:`Deployment` starts both on one
@@ -17,10 +26,12 @@ machine (the CLI, tests).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -33,6 +44,7 @@ from types import TracebackType
 from typing import Any
 
 from healthmesh.errors import HealthmeshError, InvalidInput
+from healthmesh.learning.tls import LinkSecurity, LinkTLS, check_node_public_key, new_node_key
 
 #: environment every Flower process gets (no network at run time)
 OFFLINE_ENV = {
@@ -71,6 +83,13 @@ class DeploymentError(HealthmeshError):
 
     status = 503
     code = "transient"
+
+
+class RunTimedOut(DeploymentError):
+    """A training run did not finish within its time limit."""
+
+    status = 504
+    code = "timeout"
 
 
 def free_port() -> int:
@@ -117,40 +136,89 @@ def _spawn(argv: Sequence[str], log: Path, workdir: Path) -> subprocess.Popen[by
     return proc
 
 
+def _signal_group(proc: subprocess.Popen[bytes], sig: int) -> None:
+    """Signal the process group ``proc`` leads (its Flower children, e.g. flower-superexec,
+    run in it: each process is spawned in a new session)."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, sig)
+
+
 def _stop(procs: Sequence[subprocess.Popen[bytes]]) -> None:
     for proc in procs:
-        if proc.poll() is None:
-            proc.terminate()
+        # also when the leader already exited: a SuperNode the SuperLink refused exits while
+        # its flower-superexec child keeps retrying
+        _signal_group(proc, signal.SIGTERM)
     for proc in procs:
         try:
             proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
-            proc.kill()
+            _signal_group(proc, signal.SIGKILL)
             proc.wait()
+
+
+def superlink_args(port: int, database: Path, tls: LinkTLS | None) -> list[str]:
+    """``flower-superlink`` arguments: TLS and SuperNode authentication unless ``tls`` is
+    None (``--insecure``: development only)."""
+    if tls is None:
+        security = ["--insecure"]
+    else:
+        security = ["--ssl-certfile", str(tls.certfile), "--ssl-keyfile", str(tls.keyfile),
+                    "--ssl-ca-certfile", str(tls.ca_cert), "--enable-supernode-auth"]
+    return [_bin("flower-superlink"), *security, "--port", str(port), "--database",
+            str(database), "--disable-runtime-dependency-installation"]
+
+
+def supernode_args(
+    superlink: str, port: int, node_config: Mapping[str, str], *,
+    root_certificates: Path | None, auth_key: Path | None, insecure: bool = False,
+) -> list[str]:
+    """``flower-supernode`` arguments: verify the SuperLink with ``root_certificates`` and
+    authenticate with ``auth_key``; ``insecure`` (development only) takes neither."""
+    for k, v in node_config.items():
+        if not re.fullmatch(r"[a-z][a-z0-9-]*", k) or '"' in v or "\\" in v:
+            raise InvalidInput("node configuration keys and values must be plain")
+    if insecure:
+        if root_certificates is not None or auth_key is not None:
+            raise InvalidInput("an insecure SuperNode takes no certificate or key")
+        security = ["--insecure"]
+    else:
+        if root_certificates is None or auth_key is None:
+            raise InvalidInput("a SuperNode needs the SuperLink's CA certificate and its key")
+        security = ["--root-certificates", str(root_certificates),
+                    "--auth-supernode-private-key", str(auth_key)]
+    node_cfg = " ".join(f'{k}="{v}"' for k, v in node_config.items())
+    return [_bin("flower-supernode"), *security, "--superlink", superlink, "--port", str(port),
+            "--node-config", node_cfg]
 
 
 @dataclass
 class SuperNode:
     """One institution's SuperNode (a subprocess) connected to the SuperLink at ``superlink``
-    (``host:port``); its ClientApp reads ``data`` (the institution's ``.npz``)."""
+    (``host:port``); its ClientApp reads ``data`` (the institution's ``.npz``).
+
+    ``root_certificates``: the CA certificate the SuperLink's TLS certificate chains to;
+    ``auth_key``: this SuperNode's private key (OpenSSH), whose public key the SuperLink must
+    have registered; ``insecure``: neither (development only)."""
 
     superlink: str
     institution: str
     data: str
     workdir: Path
     start_timeout: float = 60.0
+    root_certificates: Path | None = None
+    auth_key: Path | None = None
+    insecure: bool = False
     proc: subprocess.Popen[bytes] | None = field(default=None, init=False)
 
     def start(self) -> None:
         """Start the SuperNode; returns once it serves its local port."""
-        items = {"institution": self.institution, "data": self.data}
-        node_cfg = " ".join(f'{k}="{v}"' for k, v in items.items())
         port = free_port()
+        argv = supernode_args(
+            self.superlink, port, {"institution": self.institution, "data": self.data},
+            root_certificates=self.root_certificates, auth_key=self.auth_key,
+            insecure=self.insecure)
         self.proc = _spawn(
-            [_bin("flower-supernode"), "--insecure", "--superlink", self.superlink,
-             "--port", str(port), "--node-config", node_cfg],
-            self.workdir / "logs" / f"supernode-{self.institution}.log", self.workdir,
-        )
+            argv, self.workdir / "logs" / f"supernode-{self.institution}.log", self.workdir)
         try:
             _wait_port(port, self.proc, self.start_timeout, f"SuperNode {self.institution}")
         except BaseException:
@@ -172,13 +240,19 @@ class SuperNode:
 @dataclass
 class SuperLink:
     """The hub's SuperLink (a subprocess) on ``127.0.0.1:port``; :meth:`run` submits one
-    training run to the SuperNodes connected to it and waits for its result."""
+    training run to the SuperNodes connected to it and waits for its result.
+
+    ``host``: the address SuperNodes dial (it goes into the TLS certificate beside
+    ``127.0.0.1`` and ``localhost``); ``security``: TLS and SuperNode authentication (the
+    default, with a CA made for this SuperLink) or insecure (development only)."""
 
     workdir: Path | None = None
     start_timeout: float = 60.0
     host: str = "127.0.0.1"
+    security: LinkSecurity = field(default_factory=LinkSecurity)
     proc: subprocess.Popen[bytes] | None = field(default=None, init=False)
     port: int = field(default=0, init=False)
+    tls: LinkTLS | None = field(default=None, init=False)
     _tmp: tempfile.TemporaryDirectory[str] | None = field(default=None, init=False)
     _runs: int = field(default=0, init=False)
 
@@ -197,17 +271,26 @@ class SuperLink:
         """The environment of this SuperLink's Flower processes."""
         return flower_env(self._dir())
 
+    @property
+    def insecure(self) -> bool:
+        """Whether the link is plaintext without node authentication (development only)."""
+        return self.security.insecure
+
+    def ca_pem(self) -> str | None:
+        """The CA certificate SuperNodes verify this SuperLink with (None when insecure)."""
+        return None if self.tls is None else self.tls.ca_pem()
+
     def start(self) -> None:
         """Start the SuperLink; returns once it serves its port."""
         if self.workdir is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="hm-flower-")
             self.workdir = Path(self._tmp.name)
         self.port = free_port()
+        hosts = [self.host, "127.0.0.1", "localhost"]
         try:
+            self.tls = self.security.server_tls(self.workdir, hosts)
             self.proc = _spawn(
-                [_bin("flower-superlink"), "--insecure", "--port", str(self.port),
-                 "--database", str(self.workdir / "superlink.db"),
-                 "--disable-runtime-dependency-installation"],
+                superlink_args(self.port, self.workdir / "superlink.db", self.tls),
                 self.workdir / "logs" / "superlink.log", self.workdir,
             )
             _wait_port(self.port, self.proc, self.start_timeout, "SuperLink")
@@ -219,13 +302,51 @@ class SuperLink:
     def _write_config(self) -> None:
         home = self._dir() / "flwr-home"
         home.mkdir(exist_ok=True)
+        if self.tls is None:
+            security = "insecure = true\n"
+        else:
+            security = f"root-certificates = {json.dumps(str(self.tls.ca_cert))}\n"
         (home / "config.toml").write_text(
             '[superlink]\ndefault = "healthmesh"\n\n[superlink.healthmesh]\n'
-            f'address = "127.0.0.1:{self.port}"\ninsecure = true\n'
+            f'address = "127.0.0.1:{self.port}"\n{security}'
         )
         app = self._dir() / "app"
         app.mkdir(exist_ok=True)
         (app / "pyproject.toml").write_text(_APP_TOML)
+
+    def register_node(self, public_key: str, name: str) -> int:
+        """Let the SuperNode holding ``public_key`` (an OpenSSH NIST EC key line) connect;
+        its Flower node id. Only on a secure link (an insecure one admits any SuperNode)."""
+        if self.tls is None:
+            raise DeploymentError("an insecure SuperLink has no SuperNode authentication")
+        key = check_node_public_key(public_key)
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", name):
+            raise InvalidInput("a SuperNode name: letters, digits, '.', '_' and '-'")
+        keys = self._dir() / "node-keys"
+        keys.mkdir(exist_ok=True)
+        path = keys / f"{name}.pub"
+        path.write_text(key + "\n")
+        proc = subprocess.run(  # noqa: S603 (fixed program, our own arguments)
+            [_bin("flwr"), "supernode", "register", str(path), "healthmesh", "--name", name,
+             "--format", "json"],
+            env=self.env, cwd=self._dir(), capture_output=True, timeout=60, check=False,
+        )
+        found = re.search(rb'"node-id":\s*"?(\d+)', proc.stdout)
+        if proc.returncode != 0 or found is None:
+            raise DeploymentError(f"registering the SuperNode key of {name} failed")
+        return int(found.group(1))
+
+    def nodes(self) -> list[dict[str, Any]]:
+        """The SuperNodes Flower knows (``flwr supernode ls``): node id, status, ..."""
+        proc = subprocess.run(  # noqa: S603 (fixed program, our own arguments)
+            [_bin("flwr"), "supernode", "ls", "healthmesh", "--format", "json"],
+            env=self.env, cwd=self._dir(), capture_output=True, timeout=60, check=False,
+        )
+        try:
+            listed = json.loads(proc.stdout)["nodes"]
+        except (ValueError, KeyError, TypeError):
+            raise DeploymentError("listing the SuperNodes failed") from None
+        return [dict(n) for n in listed]
 
     def run(
         self, spec_json: str, clients: int, timeout: float = 600.0,
@@ -255,7 +376,7 @@ class SuperLink:
         procs = [p for p in (self.proc, *watch) if p is not None]
         while not result.exists():
             if time.monotonic() > end:
-                raise DeploymentError(f"run {self._runs} did not finish within {timeout:.0f}s")
+                raise RunTimedOut(f"run {self._runs} did not finish within {timeout:.0f}s")
             if any(p.poll() is not None for p in procs):
                 raise DeploymentError("a Flower process exited during the run")
             if run_id is not None and time.monotonic() - checked > 10:
@@ -292,12 +413,15 @@ class Deployment:
     """A running SuperLink and its SuperNodes (one per institution), on localhost.
 
     ``nodes`` maps an institution to its node configuration (``data``: path of its ``.npz``).
+    Secure by default: each SuperNode gets a fresh key pair whose public key the SuperLink
+    registers before the SuperNode starts; ``insecure=True`` is for development only.
     Use as a context manager; :meth:`run` submits one training run and waits for its result.
     """
 
     nodes: Mapping[str, Mapping[str, str]]
     workdir: Path | None = None
     start_timeout: float = 60.0
+    insecure: bool = False
     link: SuperLink | None = field(default=None, init=False)
     supernodes: list[SuperNode] = field(default_factory=list, init=False)
 
@@ -321,20 +445,37 @@ class Deployment:
         return self._link().env
 
     def start(self) -> None:
-        """Start the SuperLink, then one SuperNode per institution."""
+        """Start the SuperLink, then one SuperNode per institution (registered first)."""
         if len(self.nodes) < 2:
             raise InvalidInput("a deployment needs at least two institutions")
-        self.link = SuperLink(self.workdir, self.start_timeout)
+        self.link = SuperLink(self.workdir, self.start_timeout,
+                              security=LinkSecurity(insecure=self.insecure))
         try:
             self.link.start()
             for name, cfg in self.nodes.items():
-                node = SuperNode(self.link.address, name, cfg["data"], self.link._dir(),
-                                 self.start_timeout)
-                self.supernodes.append(node)
-                node.start()
+                self.add_supernode(name, cfg["data"])
         except BaseException:
             self.stop()
             raise
+
+    def add_supernode(self, name: str, data: str, *, register: bool = True) -> SuperNode:
+        """Start one more SuperNode with a fresh key, registered at the SuperLink unless
+        ``register`` is False (such a SuperNode is refused: tests)."""
+        link = self._link()
+        node_dir = link._dir() / "supernodes" / name
+        node_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        key = ca = None
+        if not link.insecure:
+            pair = new_node_key(node_dir)
+            if register:
+                link.register_node(pair.public_key, name)
+            key, ca = pair.private_path, node_dir / "superlink-ca.pem"
+            ca.write_text(link.ca_pem() or "")
+        node = SuperNode(link.address, name, data, link._dir(), self.start_timeout,
+                         root_certificates=ca, auth_key=key, insecure=link.insecure)
+        self.supernodes.append(node)
+        node.start()
+        return node
 
     def run(self, spec_json: str, timeout: float = 600.0) -> dict[str, Any]:
         """Submit one run (``flwr run``) and wait for the ServerApp's ``result.json``."""
