@@ -1,39 +1,25 @@
 """Writing many converted records in one transaction, for throughput.
 
-One query fetches the stored versions of every id in the chunk; new resources are validated,
-indexed and inserted together through the store's bulk path (``write_batch``: executemany on
-SQLite, COPY on PostgreSQL); changed ones go through ``tx.update``; unchanged ones are skipped.
-Records whose resources fail validation are returned for quarantine before anything is
-written, so one bad record never costs the chunk. The per-resource decision (create, update,
-unchanged, merge handling) is ``decide``, shared with the one-record path.
+One query fetches the stored versions of every id in the chunk (``WriteTx.current_many``);
+then record by record each resource is decided (created, updated, unchanged, merge handling:
+``decide``, shared with the one-record path), its new version validated and indexed once
+(``FhirStore.prepare_version``) and handed to ``WriteTx.put_validated``, which buffers it:
+history rows, current rows, changed index rows and new resources go to the database together
+at commit. Records whose resources fail validation are returned for quarantine before any of
+theirs is written, so one bad record never costs the chunk.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-import orjson
-from sqlalchemy import select, tuple_
-
 from healthmesh.errors import HealthmeshError, InvalidResource
-from healthmesh.fhir.store import FhirStore, schema
-from healthmesh.fhir.store.bulkwrite import write_batch
-from healthmesh.fhir.store.records import instant
+from healthmesh.fhir.store import FhirStore
+from healthmesh.fhir.store.prepare import Validated
+from healthmesh.fhir.store.writes import WriteTx
 from healthmesh.ingest.adapter import Converted
 from healthmesh.ingest.hl7v2.patient import MERGED_TAG
-
-R = schema.resource
-
-
-@dataclass
-class Prepared:
-    res_type: str
-    res_id: str
-    content: bytes
-    rows: Any
 
 
 def _strip_meta(res: dict[str, Any]) -> dict[str, Any]:
@@ -95,36 +81,11 @@ def decide(res: dict[str, Any], old: dict[str, Any] | None) -> tuple[str, dict[s
     return "updated", res
 
 
-def prepare_new(
-    res: dict[str, Any],
-    now: float,
-    validate: Callable[[dict[str, Any]], None],
-    extract: Callable[[dict[str, Any]], Any],
-) -> Prepared:
-    """Version 1 of a new resource: meta set, validated, serialised and indexed (may run in
-    a worker process; raises the validator's HealthmeshError)."""
-    meta = dict(res.get("meta") or {})
-    meta["versionId"] = "1"
-    meta["lastUpdated"] = instant(now)
-    res["meta"] = meta
-    validate(res)
-    return Prepared(res["resourceType"], res["id"], orjson.dumps(res), extract(res))
-
-
-#: per resource key, what a worker prepared: the new version, or (message, location) of the
+#: per resource key, what a worker prepared: version 1, or (message, location) of the
 #: validation error
-Prework = Mapping[tuple[str, str], "Prepared | tuple[str, str | None]"]
+Prework = Mapping[tuple[str, str], "Validated | tuple[str, str | None]"]
 
-
-def _new_version(
-    store: FhirStore, res: dict[str, Any], now: float, prework: Prework | None
-) -> Prepared:
-    done = prework.get((res["resourceType"], res["id"])) if prework is not None else None
-    if isinstance(done, Prepared):
-        return done
-    if done is not None:
-        raise InvalidResource(done[0], location=done[1])
-    return prepare_new(dict(res), now, store.validate, store.extract)
+Key = tuple[str, str]
 
 
 def _keyed(res: Any) -> bool:
@@ -136,6 +97,63 @@ def _keyed(res: Any) -> bool:
     )
 
 
+class _Chunk:
+    """The stored state of a chunk's resources as its records are written one after another:
+    the current version of each key (read once for the whole chunk, then the versions written
+    here) and its parsed content."""
+
+    def __init__(self, store: FhirStore, tx: WriteTx, keys: set[Key], prework: Prework | None):
+        self.store = store
+        self.tx = tx
+        self.current = tx.current_many(keys)
+        self.contents: dict[Key, dict[str, Any] | None] = {}
+        self.prework = prework
+
+    def _state(self, key: Key) -> tuple[int, dict[str, Any] | None]:
+        """(current version number, 0 when absent; content, None when absent or deleted)."""
+        cur = self.current.get(key)
+        if cur is None:
+            return 0, None
+        if key not in self.contents:
+            self.contents[key] = None if cur.deleted else cur.resource()
+        return cur.version, self.contents[key]
+
+    def plan(self, record: Converted) -> list[tuple[Key, str, dict[str, Any], Validated]]:
+        """(key, action, resource, its validated new version) for each resource of ``record``
+        that changes the store; raises the first validation error (nothing written)."""
+        out: list[tuple[Key, str, dict[str, Any], Validated]] = []
+        seen: dict[Key, tuple[int, dict[str, Any]]] = {}  # written earlier in this record
+        for res in record.resources:
+            key = (res["resourceType"], res["id"])
+            number, old = seen[key] if key in seen else self._state(key)
+            action, final = decide(res, old)
+            if action == "unchanged":
+                continue
+            if action == "created" and number > 0:
+                action = "revived"  # the row exists, deleted: its next version
+            out.append((key, action, final, self._validated(key, final, number + 1)))
+            seen[key] = (number + 1, final)
+        return out
+
+    def _validated(self, key: Key, res: dict[str, Any], number: int) -> Validated:
+        done = self.prework.get(key) if self.prework is not None and number == 1 else None
+        if isinstance(done, Validated):
+            return done
+        if done is not None:
+            raise InvalidResource(done[0], location=done[1])
+        return self.store.prepare_version(dict(res), key[1], number, self.tx.now())
+
+    def apply(self, plan: list[tuple[Key, str, dict[str, Any], Validated]]) -> str:
+        """Write a record's plan; its result: created, updated or unchanged."""
+        for key, _action, final, version in plan:
+            self.current[key] = self.tx.put_validated(version, self.current.get(key)).stored
+            self.contents[key] = final
+        kinds = {action for _, action, _, _ in plan}
+        if kinds & {"created", "revived"}:
+            return "created"
+        return "updated" if "updated" in kinds else "unchanged"
+
+
 def write_chunk(
     store: FhirStore, records: Sequence[Converted], prework: Prework | None = None
 ) -> tuple[list[tuple[str, int]], list[tuple[int, HealthmeshError]]]:
@@ -143,6 +161,8 @@ def write_chunk(
 
     Returns per record (result, versions written) — result "refused" for records that failed
     validation (nothing of theirs written) — and the (index, error) of those refusals.
+    Every written version is validated once, by ``FhirStore.prepare_version`` (or in a
+    worker, ``prework``), and written with ``WriteTx.put_validated``.
     """
     malformed = {i for i, c in enumerate(records) if not all(_keyed(r) for r in c.resources)}
     keys = {
@@ -151,27 +171,10 @@ def write_chunk(
         if i not in malformed
         for r in c.resources
     }
-    now = time.time()
     results: list[tuple[str, int]] = []
     refused: list[tuple[int, HealthmeshError]] = []
     with store.writing() as tx:
-        stored: dict[tuple[str, str], dict[str, Any] | None] = {}
-        deleted_rows: set[tuple[str, str]] = set()  # rows that exist deleted: revive by update
-        key_list = sorted(keys)
-        for i in range(0, len(key_list), 400):
-            part = key_list[i : i + 400]
-            rows = tx.conn.execute(
-                select(R.c.res_type, R.c.res_id, R.c.content, R.c.deleted).where(
-                    tuple_(R.c.res_type, R.c.res_id).in_(part)
-                )
-            )
-            for rtype, rid, content, deleted in rows:
-                if deleted:
-                    deleted_rows.add((rtype, rid))
-                else:
-                    stored[(rtype, rid)] = orjson.loads(content)
-        pending: list[Prepared] = []
-        pending_keys: set[tuple[str, str]] = set()
+        chunk = _Chunk(store, tx, keys, prework)
         for index, record in enumerate(records):
             if index in malformed:
                 refused.append(
@@ -184,55 +187,11 @@ def write_chunk(
                 )
                 results.append(("refused", 0))
                 continue
-            plan: list[tuple[str, dict[str, Any]]] = []
             try:
-                for res in record.resources:
-                    key = (res["resourceType"], res["id"])
-                    if key in pending_keys:  # written earlier in this chunk: order matters
-                        write_batch(store, tx, pending)
-                        pending, pending_keys = [], set()
-                    action, final = decide(res, stored.get(key))
-                    if action == "created" and key in deleted_rows:
-                        action = "revived"
-                    elif action == "created":
-                        pending_keys.add(key)
-                    plan.append((action, final))
-                news = [_new_version(store, f, now, prework) for a, f in plan if a == "created"]
-                for action, final in plan:
-                    if action in ("updated", "revived"):
-                        store.validate(
-                            {
-                                **final,
-                                "meta": {
-                                    **(final.get("meta") or {}),
-                                    "versionId": "2",
-                                    "lastUpdated": instant(now),
-                                },
-                            }
-                        )
+                plan = chunk.plan(record)
             except HealthmeshError as exc:
-                pending_keys -= {(r["resourceType"], r["id"]) for r in record.resources}
                 refused.append((index, exc))
                 results.append(("refused", 0))
                 continue
-            pending.extend(news)
-            written = 0
-            for action, final in plan:
-                key = (final["resourceType"], final["id"])
-                if action in ("updated", "revived"):
-                    tx.update(key[0], key[1], final)
-                    deleted_rows.discard(key)
-                if action != "unchanged":
-                    stored[key] = final
-                    written += 1
-            kinds = {a for a, _ in plan}
-            result = (
-                "created"
-                if kinds & {"created", "revived"}
-                else "updated"
-                if "updated" in kinds
-                else "unchanged"
-            )
-            results.append((result, written))
-        write_batch(store, tx, pending)
+            results.append((chunk.apply(plan), len(plan)))
     return results, refused

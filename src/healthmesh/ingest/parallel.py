@@ -14,8 +14,8 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Any
 
 from healthmesh.errors import HealthmeshError
+from healthmesh.fhir.store.prepare import Validated, validated_version
 from healthmesh.ingest.adapter import Converted, Outcome
-from healthmesh.ingest.batchwrite import Prepared, prepare_new
 from healthmesh.ingest.hl7v2 import Hl7v2Adapter
 from healthmesh.ingest.hl7v2.decode import RawMessage, split_messages
 
@@ -23,7 +23,7 @@ from healthmesh.ingest.hl7v2.decode import RawMessage, split_messages
 CHUNK = 200
 
 Item = tuple[Outcome, bytes]
-Prework = dict[tuple[str, str], Prepared | tuple[str, str | None]]
+Prework = dict[tuple[str, str], Validated | tuple[str, str | None]]
 
 
 def prepare_chunk(
@@ -52,7 +52,7 @@ def prepare_chunk(
                     repeated.add(key)
                     continue
                 try:
-                    prework[key] = prepare_new(dict(res), now, check, index)
+                    prework[key] = validated_version(dict(res), key[1], 1, now, check, index)
                 except HealthmeshError as exc:
                     prework[key] = (exc.message, exc.location)
     for key in repeated:

@@ -13,6 +13,7 @@ import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -30,6 +31,52 @@ Items = list[tuple[str, dict[str, Any], str, int, float]]
 CHUNK = 100
 
 
+@dataclass(frozen=True)
+class Validated:
+    """A resource version the store's validator has passed: id and meta set, serialised, its
+    index rows extracted. Made only by :func:`validated_version` (the store's
+    ``FhirStore.prepare_version``); ``WriteTx.put_validated`` writes it without validating
+    it again."""
+
+    res_type: str
+    res_id: str
+    version: int
+    ts: float
+    content: bytes
+    rows: Any
+
+
+def stamp(resource: dict[str, Any], res_id: str, version: int, ts: float) -> None:
+    """Set ``id``, ``meta.versionId`` and ``meta.lastUpdated`` (in place; meta is copied)."""
+    resource["id"] = res_id
+    meta = dict(resource.get("meta") or {})
+    meta["versionId"] = str(version)
+    meta["lastUpdated"] = instant(ts)
+    resource["meta"] = meta
+
+
+def validated_version(
+    resource: dict[str, Any],
+    res_id: str,
+    version: int,
+    ts: float,
+    validate: Callable[[dict[str, Any]], None],
+    extract: Callable[[dict[str, Any]], Any],
+) -> Validated:
+    """Stamp ``resource`` (changed in place) as ``version`` at ``ts``, validate it (raises
+    the validator's error), serialise it and extract its index rows."""
+    stamp(resource, res_id, version, ts)
+    validate(resource)
+    return Validated(
+        str(resource["resourceType"]),
+        res_id,
+        version,
+        ts,
+        orjson.dumps(resource),
+        extract(resource),
+    )
+
+
 def prepare_items(
     items: Items,
     validate: Callable[[dict[str, Any]], None],
@@ -40,11 +87,7 @@ def prepare_items(
     out: list[Prepared] = []
     for _res_type, resource, res_id, version, ts in items:
         try:
-            resource["id"] = res_id
-            meta = dict(resource.get("meta") or {})
-            meta["versionId"] = str(version)
-            meta["lastUpdated"] = instant(ts)
-            resource["meta"] = meta
+            stamp(resource, res_id, version, ts)
             validate(resource)
             out.append((orjson.dumps(resource), extract(resource)))
         except HealthmeshError as exc:

@@ -18,7 +18,14 @@ from healthmesh.fhir.search import IndexRows, Registry, default_registry, extrac
 from healthmesh.fhir.store import schema
 from healthmesh.fhir.store.database import Database
 from healthmesh.fhir.store.params import ParamTable
-from healthmesh.fhir.store.prepare import Items, Prepared, Preparer, prepare_items
+from healthmesh.fhir.store.prepare import (
+    Items,
+    Prepared,
+    Preparer,
+    Validated,
+    prepare_items,
+    validated_version,
+)
 from healthmesh.fhir.store.records import Stored, check_id, stored_from_row
 from healthmesh.fhir.store.writes import WriteTx
 
@@ -95,6 +102,23 @@ class FhirStore:
     def close(self) -> None:
         self.preparer.close()
         self.db.dispose()
+
+    def prepare_version(self, resource: Any, res_id: str, version: int, ts: float) -> Validated:
+        """Stamp ``resource`` (in place) as ``version`` of ``res_id`` at ``ts``, validate,
+        serialise and index it, for ``WriteTx.put_validated``, which does not validate again.
+        Raises ``InvalidInput`` or the validator's error.
+
+        >>> store = FhirStore(":memory:")
+        >>> v = store.prepare_version({"resourceType": "Patient"}, "p1", 1, 0.0)
+        >>> with store.writing() as tx:
+        ...     tx.put_validated(v, None).stored.location
+        'Patient/p1/_history/1'
+        """
+        if not isinstance(resource, dict):
+            raise InvalidInput("resource must be a JSON object")
+        self.check_type(str(resource.get("resourceType", "")))
+        check_id(res_id)
+        return validated_version(resource, res_id, version, ts, self.validate, self.extract)
 
     def _prepare_local(self, items: Items) -> list[Prepared]:
         return prepare_items(items, self.validate, self.extract)

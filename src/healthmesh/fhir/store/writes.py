@@ -4,12 +4,12 @@ their conditional forms. A ``WriteTx`` is what a transaction Bundle runs its ent
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 import jsonpatch
 import orjson
-from sqlalchemy import Connection, bindparam, delete, select, update
+from sqlalchemy import Connection, bindparam, select, tuple_, update
 
 from healthmesh.errors import (
     InvalidInput,
@@ -18,8 +18,9 @@ from healthmesh.errors import (
 )
 from healthmesh.fhir.store import schema
 from healthmesh.fhir.store.bulkwrite import fast_insert
+from healthmesh.fhir.store.indexsync import sync_index
 from healthmesh.fhir.store.params import empty_rows, table_rows
-from healthmesh.fhir.store.prepare import PreparedError
+from healthmesh.fhir.store.prepare import PreparedError, Validated
 from healthmesh.fhir.store.records import (
     Stored,
     WriteResult,
@@ -64,35 +65,44 @@ class WriteTx:
         self.written: list[Stored] = []
         # writes are buffered and sent with executemany; reads flush first
         self._lids: list[int] = []
+        #: new resources' rows, and by lid their position there and (type, index rows)
         self._pending_res: list[tuple[Any, ...]] = []
-        self._pending_idx = empty_rows()
+        self._new_at: dict[int, int] = {}
+        self._new_rows: dict[int, tuple[str, Any]] = {}
+        self._new_keys: set[tuple[str, str]] = set()
         self._pending_history: list[tuple[Any, ...]] = []
-        self._pending_updates: list[dict[str, Any]] = []
-        self._pending_unindex: list[int] = []
+        #: by lid: the new current row of an existing resource, and its index rows (None:
+        #: deleted), brought in line with the stored ones at flush
+        self._pending_updates: dict[int, dict[str, Any]] = {}
+        self._reindex: dict[int, tuple[str, Any] | None] = {}
+        #: by lid: the version buffered last (stale callers of put_validated are refused)
+        self._latest: dict[int, int] = {}
 
     def flush(self) -> None:
         """Send buffered writes to the database (before any read, and before commit): old
-        versions to history, current rows updated, stale index rows removed, then inserts."""
+        versions to history, current rows updated, their changed index rows rewritten, then
+        the new resources and their index rows."""
         if self._pending_history:
             fast_insert(self.conn, schema.history, self._pending_history)
             self._pending_history = []
         if self._pending_updates:
-            self.conn.execute(_UPDATE_CURRENT, self._pending_updates)
-            self._pending_updates = []
-        if self._pending_unindex:
-            lids = self._pending_unindex
-            self._pending_unindex = []
-            for i in range(0, len(lids), 500):
-                chunk = lids[i : i + 500]
-                for table in schema.INDEX_TABLES.values():
-                    self.conn.execute(delete(table).where(table.c.lid.in_(chunk)))
+            self.conn.execute(_UPDATE_CURRENT, list(self._pending_updates.values()))
+            self._pending_updates = {}
+        if self._reindex:
+            targets, self._reindex = self._reindex, {}
+            sync_index(self.conn, self.store.params, targets)
         if self._pending_res:
             fast_insert(self.conn, R, self._pending_res)
+            index = empty_rows()
+            for lid, (rtype, rows) in self._new_rows.items():
+                table_rows(self.store.params, rtype, lid, rows, index)
+            for kind, table_rows_ in index.items():
+                fast_insert(self.conn, schema.INDEX_TABLES[kind], table_rows_)
             self._pending_res = []
-        for kind, rows in self._pending_idx.items():
-            if rows:
-                fast_insert(self.conn, schema.INDEX_TABLES[kind], rows)
-                rows.clear()
+            self._new_at = {}
+            self._new_rows = {}
+            self._new_keys = set()
+        self._latest = {}
 
     def _lid(self) -> int:
         if not self._lids:
@@ -104,12 +114,15 @@ class WriteTx:
         return self.store.match(self.conn, res_type, query)
 
     # -- helpers ------------------------------------------------------------------------------
-    def _now(self) -> float:
+    def now(self) -> float:
+        """A timestamp for a new version: later than every one this transaction handed out."""
         ts = time.time()
         if ts <= self._last_ts:
             ts = self._last_ts + 1e-6
         self._last_ts = ts
         return ts
+
+    _now = now
 
     def current(self, res_type: str, res_id: str) -> Stored | None:
         self.flush()
@@ -117,6 +130,20 @@ class WriteTx:
             select(R).where(R.c.res_type == res_type, R.c.res_id == res_id)
         ).first()
         return stored_from_row(row) if row is not None else None
+
+    def current_many(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], Stored]:
+        """Current versions (deleted ones included) of the given (type, id) keys that exist:
+        one query per 400 keys."""
+        self.flush()
+        out: dict[tuple[str, str], Stored] = {}
+        key_list = sorted(set(keys))
+        for i in range(0, len(key_list), 400):
+            part = key_list[i : i + 400]
+            rows = self.conn.execute(select(R).where(tuple_(R.c.res_type, R.c.res_id).in_(part)))
+            for row in rows:
+                stored = stored_from_row(row)
+                out[(stored.res_type, stored.res_id)] = stored
+        return out
 
     def _prepare(self, res_type: str, resource: Any, res_id: str, version: int, ts: float) -> bytes:
         if not isinstance(resource, dict):
@@ -133,25 +160,38 @@ class WriteTx:
         self.store.validate(resource)
         return orjson.dumps(resource)
 
-    def _index(self, lid: int, res_type: str, resource: dict[str, Any]) -> None:
-        table_rows(
-            self.store.params, res_type, lid, self.store.extract(resource), self._pending_idx
-        )
+    def _add_new(self, stored: Stored, rows: Any) -> None:
+        """Buffer the row and index rows of a new resource (version 1, or a later version of
+        a resource created earlier in this transaction and not flushed yet)."""
+        row = tuple(getattr(stored, c.name) for c in R.columns)
+        at = self._new_at.get(stored.lid)
+        if at is None:
+            self._new_at[stored.lid] = len(self._pending_res)
+            self._new_keys.add((stored.res_type, stored.res_id))
+            self._pending_res.append(row)
+        else:
+            self._pending_res[at] = row
+        self._new_rows[stored.lid] = (stored.res_type, rows)
+        self._latest[stored.lid] = stored.version
 
-    def _unindex(self, lid: int) -> None:
-        self._pending_unindex.append(lid)
-
-    def _set_current(self, stored: Stored) -> None:
-        self._pending_updates.append(
-            {
-                "b_lid": stored.lid,
-                "b_version": stored.version,
-                "b_ts": stored.last_updated,
-                "b_deleted": stored.deleted,
-                "b_method": stored.method,
-                "b_content": stored.content,
-            }
-        )
+    def _set_current(self, stored: Stored, rows: Any | None) -> None:
+        """Buffer the new current row of an existing resource and its index rows (None when
+        deleted)."""
+        if stored.lid in self._new_at:
+            if rows is None:  # not reached: deletes read the current version (a flush) first
+                raise PreconditionFailed("a resource created in this transaction was deleted")
+            self._add_new(stored, rows)
+            return
+        self._reindex[stored.lid] = None if rows is None else (stored.res_type, rows)
+        self._latest[stored.lid] = stored.version
+        self._pending_updates[stored.lid] = {
+            "b_lid": stored.lid,
+            "b_version": stored.version,
+            "b_ts": stored.last_updated,
+            "b_deleted": stored.deleted,
+            "b_method": stored.method,
+            "b_content": stored.content,
+        }
 
     def _to_history(self, cur: Stored) -> None:
         self._pending_history.append(
@@ -202,10 +242,12 @@ class WriteTx:
             rows = self.store.extract(resource)
         else:
             ts, content, rows = prepared
-        lid = self._lid()
-        self._pending_res.append((lid, rtype, res_id, 1, ts, False, method, content))
-        table_rows(self.store.params, rtype, lid, rows, self._pending_idx)
-        stored = Stored(lid, rtype, res_id, 1, ts, False, method, content)
+        if (rtype, res_id) in self._new_keys:
+            raise PreconditionFailed(
+                f"this {rtype} id was created in this transaction already", location="id"
+            )
+        stored = Stored(self._lid(), rtype, res_id, 1, ts, False, method, content)
+        self._add_new(stored, rows)
         return self._done(stored, created=True)
 
     def prepare_new(
@@ -259,9 +301,50 @@ class WriteTx:
         content = self._prepare(cur.res_type, resource, cur.res_id, version, ts)
         self._to_history(cur)
         stored = Stored(cur.lid, cur.res_type, cur.res_id, version, ts, False, method, content)
-        self._set_current(stored)
-        self._unindex(cur.lid)
-        self._index(cur.lid, cur.res_type, resource)
+        self._set_current(stored, self.store.extract(resource))
+        return self._done(stored, created=cur.deleted)
+
+    def put_validated(
+        self, version: Validated, cur: Stored | None, *, method: str = "PUT"
+    ) -> WriteResult:
+        """Write a version made by ``FhirStore.prepare_version`` (validated there; not
+        validated again): a new resource when ``cur`` is None (``version`` must be 1), else
+        the successor of ``cur``, the current version as read in this transaction
+        (``current``, ``current_many``) or returned by the previous write of it here.
+
+        Buffered like every write; the old version goes to history and only the index rows
+        of parameters whose values changed are rewritten.
+        """
+        if cur is None:
+            if version.version != 1:
+                raise InvalidInput("a new resource starts at version 1", location="meta.versionId")
+            return self._insert(
+                version.res_type,
+                {},
+                version.res_id,
+                method,
+                (version.ts, version.content, version.rows),
+            )
+        if (cur.res_type, cur.res_id) != (version.res_type, version.res_id):
+            raise InvalidInput("the version is of another resource", location="id")
+        if self._latest.get(cur.lid, cur.version) != cur.version or version.version != (
+            cur.version + 1
+        ):
+            raise PreconditionFailed(
+                f"version conflict: version {version.version} written over {cur.version}"
+            )
+        self._to_history(cur)
+        stored = Stored(
+            cur.lid,
+            cur.res_type,
+            cur.res_id,
+            version.version,
+            version.ts,
+            False,
+            method,
+            version.content,
+        )
+        self._set_current(stored, version.rows)
         return self._done(stored, created=cur.deleted)
 
     def conditional_update(self, res_type: str, query: str, resource: Any) -> WriteResult:
@@ -307,8 +390,7 @@ class WriteTx:
         ts = self._now()
         self._to_history(cur)
         stored = Stored(cur.lid, res_type, res_id, cur.version + 1, ts, True, "DELETE", None)
-        self._set_current(stored)
-        self._unindex(cur.lid)
+        self._set_current(stored, None)
         return self._done(stored)
 
     def conditional_delete(self, res_type: str, query: str) -> int:
