@@ -1,13 +1,17 @@
-"""Federated-learning scale figures: (1) seconds per round with and without SecAgg+ (median),
-(2) a run with many clients (default 50) under SecAgg+: seconds per round and peak memory.
+"""Federated-learning scale figures: (1) seconds per round with and without SecAgg+ (median
+of ``--repeats`` runs), (2) a run with many clients (default 50) under SecAgg+: seconds per
+round and peak memory, (3) optionally the deployment engine with and without SecAgg+.
 
 Clients hold synthetic tabular data (logistic model, 13 features, 200 rows each) so any number
 of them can be made. Runs use Flower's legacy workflow (+ SecAggPlusWorkflow) through the
-in-process grid (healthmesh.learning.local_grid), sequentially on one core: the figures are
-the protocol's compute cost, not network latency. Optionally (--deployment) also times rounds
+in-process grid (healthmesh.learning.local_grid): by default every client one after another
+in this process (the figures are the protocol's compute cost, summed over clients); with
+``--workers N --processes`` the clients of a stage run in N worker processes at once, as they
+do at separate institutions (messages cross as Flower protobuf). ``--deployment`` times rounds
 on the real deployment engine (SuperLink + SuperNodes, one ClientApp process per message).
 
-    .venv/bin/python benchmarks/fl_scale.py [--clients 50] [--deployment]
+    .venv/bin/python benchmarks/fl_scale.py --overhead-only [--repeats 3] [--shares 1.0]
+        [--workers 2 --processes] [--deployment [--deployment-clients 2]]
 """
 
 from __future__ import annotations
@@ -15,16 +19,18 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import resource
 import statistics
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from flwr.common.logger import FLOWER_LOGGER
 
-from healthmesh.learning.train import LocalEngine
+CLIENT_APP = "healthmesh.learning.apps:client_app"
 
 
 def make_clients(n: int, folder: str, rows: int = 200, seed: int = 0) -> dict[str, str]:
@@ -41,14 +47,89 @@ def make_clients(n: int, folder: str, rows: int = 200, seed: int = 0) -> dict[st
     return files
 
 
-def per_round(result: dict) -> list[float]:
+def per_round(result: dict[str, Any]) -> list[float]:
     return [r["seconds"] for r in result["rounds"] if r["seconds"] is not None]
+
+
+def load() -> str:
+    return "/".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
+def cpu_seconds() -> float:
+    t = os.times()  # this process and its reaped children (the worker processes)
+    return t.user + t.system + t.children_user + t.children_system
+
+
+def run_grid(spec: dict[str, Any], files: dict[str, str], out: Path, workers: int,
+             processes: bool) -> dict[str, Any]:
+    from healthmesh.learning.apps import server_app
+    from healthmesh.learning.local_grid import run_local
+
+    cfgs = [{"data": p, "institution": k} for k, p in files.items()]
+    rc = {"spec": json.dumps(spec), "result-dir": str(out), "clients": len(cfgs)}
+    run_local(server_app, CLIENT_APP, cfgs, rc, workers=workers, processes=processes)
+    result: dict[str, Any] = json.loads((out / "result.json").read_text())
+    return result
+
+
+def overhead(spec: dict[str, Any], tmp: str, args: argparse.Namespace) -> None:
+    mode = (f"{args.workers} worker processes" if args.processes
+            else f"{args.workers} threads" if args.workers > 1 else "sequential, one process")
+    print(f"== SecAgg+ overhead, in-process grid ({mode}), 10 clients, 5 rounds, "
+          f"100 local steps, {args.repeats} runs each")
+    files = make_clients(10, tmp)
+    meds: dict[bool, list[float]] = {False: [], True: []}
+    cpus: dict[bool, list[float]] = {False: [], True: []}
+    for rep in range(args.repeats):
+        for secagg in (False, True):  # alternated, so drifting load hits both alike
+            c0 = cpu_seconds()
+            r = run_grid({**spec, "secagg": secagg, "min_clients": 10}, files,
+                         Path(tmp) / f"o{secagg}{rep}", args.workers, args.processes)
+            rounds = per_round(r)[1:]  # round 1 includes imports and first-use set-up
+            meds[secagg].append(statistics.median(rounds))
+            cpus[secagg].append((cpu_seconds() - c0) / len(per_round(r)))
+            print(f"run {rep + 1} secagg={secagg!s:5s} median s/round {meds[secagg][-1]:.3f}  "
+                  f"rounds {[round(x, 3) for x in rounds]}  CPU s/round (all rounds, "
+                  f"incl. start) {cpus[secagg][-1]:.3f}  accuracy {r['metric']:.3f}  "
+                  f"load {load()}")
+    plain, sec = statistics.median(meds[False]), statistics.median(meds[True])
+    print(f"median of {args.repeats} runs: plain {plain:.3f} s/round, SecAgg+ {sec:.3f} s/round "
+          f"-> {sec / plain:.2f}x (sharing graph: {args.shares:g} of peers, reconstruction "
+          f"threshold {spec.get('secagg_threshold', 0.5):g} of shares)")
+
+
+def deployment(spec: dict[str, Any], tmp: str, args: argparse.Namespace) -> None:
+    from healthmesh.learning.deploy import Deployment
+
+    n = args.deployment_clients
+    print(f"\n== deployment engine (SuperLink + {n} SuperNodes), {args.deployment_rounds} "
+          f"rounds each, {args.repeats} runs each")
+    files = make_clients(n, tmp, seed=2)
+    meds: dict[bool, list[float]] = {False: [], True: []}
+    with Deployment({k: {"data": v} for k, v in files.items()}) as dep:
+        for rep in range(args.repeats):
+            for secagg in (False, True):
+                r = dep.run(json.dumps({**spec, "rounds": args.deployment_rounds,
+                                        "secagg": secagg, "min_clients": n}), timeout=1800)
+                rounds = per_round(r)[1:]
+                meds[secagg].append(statistics.median(rounds))
+                print(f"run {rep + 1} secagg={secagg!s:5s} s/round "
+                      f"{[round(x, 2) for x in per_round(r)]}  load {load()}", flush=True)
+    plain, sec = statistics.median(meds[False]), statistics.median(meds[True])
+    print(f"median: plain {plain:.2f} s/round, SecAgg+ {sec:.2f} s/round -> {sec / plain:.2f}x")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--clients", type=int, default=50)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--workers", type=int, default=1,
+                    help="clients of a stage at once (threads, or processes with --processes)")
+    ap.add_argument("--processes", action="store_true")
     ap.add_argument("--deployment", action="store_true")
+    ap.add_argument("--deployment-only", action="store_true")
+    ap.add_argument("--deployment-clients", type=int, default=2)
+    ap.add_argument("--deployment-rounds", type=int, default=4)
     ap.add_argument("--shares", type=float, default=1.0,
                     help="SecAgg+ sharing graph: fraction of peers (1.0 = all)")
     ap.add_argument("--overhead-only", action="store_true")
@@ -57,43 +138,25 @@ def main() -> None:
     spec = {"n_features": 13, "rounds": 5, "local_steps": 100, "batch_size": 32,
             "optimizer": "sgd", "lr": 0.1, "secagg_shares": args.shares}
     with tempfile.TemporaryDirectory() as tmp:
-        print("== SecAgg+ overhead, in-process grid, 10 clients, 5 rounds, 100 local steps")
-        files = make_clients(10, tmp)
-        med = {}
-        for secagg in (False, True):
-            r = LocalEngine().run(json.dumps({**spec, "secagg": secagg, "min_clients": 10}),
-                                  files, Path(tmp) / f"o{secagg}")
-            rounds = per_round(r)[1:]  # round 1 includes imports and first-use set-up
-            med[secagg] = statistics.median(rounds)
-            print(f"secagg={secagg!s:5s} median s/round {med[secagg]:.3f}  "
-                  f"rounds {[round(x, 3) for x in rounds]}  accuracy {r['metric']:.3f}")
-        print(f"SecAgg+ / plain time per round: {med[True] / med[False]:.2f}x "
-              f"(sharing graph: {args.shares:g} of peers)")
+        if args.deployment_only:
+            deployment(spec, tmp, args)
+            return
+        overhead(spec, tmp, args)
         if args.overhead_only:
             return
 
         print(f"\n== {args.clients} clients, SecAgg+ on, 3 rounds")
         many = make_clients(args.clients, tmp, seed=1)
         t = time.perf_counter()
-        r = LocalEngine().run(
-            json.dumps({**spec, "rounds": 3, "secagg": True, "min_clients": args.clients}),
-            many, Path(tmp) / "many")
+        r = run_grid({**spec, "rounds": 3, "secagg": True, "min_clients": args.clients},
+                     many, Path(tmp) / "many", args.workers, args.processes)
         wall = time.perf_counter() - t
         rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         print(f"clients aggregated per round {r['clients_per_round']}; "
               f"s/round {[round(x, 2) for x in per_round(r)]}; wall {wall:.1f} s; "
-              f"accuracy {r['metric']:.3f}; peak RSS {rss:.0f} MiB (whole process)")
-
+              f"accuracy {r['metric']:.3f}; peak RSS {rss:.0f} MiB (this process)")
         if args.deployment:
-            from healthmesh.learning.deploy import Deployment
-
-            print("\n== deployment engine (SuperLink + 2 SuperNodes), 2 rounds each")
-            two = dict(list(files.items())[:2])
-            with Deployment({k: {"data": v} for k, v in two.items()}) as dep:
-                for secagg in (False, True):
-                    r = dep.run(json.dumps({**spec, "rounds": 2, "secagg": secagg,
-                                            "min_clients": 2}), timeout=1200)
-                    print(f"secagg={secagg!s:5s} s/round {[round(x, 1) for x in per_round(r)]}")
+            deployment(spec, tmp, args)
 
 
 if __name__ == "__main__":
