@@ -116,6 +116,14 @@ def main() -> None:
     ap.add_argument("--pg-url", default="postgresql://postgres@127.0.0.1:5432/test")
     ap.add_argument("--queries", type=int, default=30)
     ap.add_argument("--defer", choices=["yes", "no", "auto"], default="auto")
+    ap.add_argument(
+        "--ndjson",
+        type=Path,
+        help="NDJSON file to reuse (written there first when missing; must match --copies)",
+    )
+    ap.add_argument(
+        "--keep", action="store_true", help="keep the PostgreSQL schema (dropped by default)"
+    )
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="hm-bench-"))
     url = str(tmp / "node.sqlite") if args.db == "sqlite" else args.pg_url
@@ -127,7 +135,18 @@ def main() -> None:
             c.execute(f"create schema {schema}")
         url = f"{args.pg_url}?options=-csearch_path%3D{schema}"
     store = FhirStore(url)
+    try:
+        run(store, args, tmp)
+    finally:
+        store.close()
+        if args.db != "sqlite" and not args.keep:
+            with psycopg.connect(args.pg_url, autocommit=True) as c:
+                c.execute(f"drop schema {schema} cascade")
+        elif args.db != "sqlite":
+            print(f"kept schema {schema}")
 
+
+def run(store: FhirStore, args: argparse.Namespace, tmp: Path) -> None:
     # 1. transaction bundles (the 60 Synthea bundles as-is)
     proc = BundleProcessor(store, lambda _t, _i: None, lambda _u: {})
     data = bundles()
@@ -139,8 +158,9 @@ def main() -> None:
     print(f"transaction bundles: {n} resources, {txn_rate:,.0f} resources/s ({load()})")
 
     # 2. bulk NDJSON import vs the raw limit
-    nd = tmp / "big.ndjson"
-    write_ndjson(nd, args.copies)
+    nd = args.ndjson or tmp / "big.ndjson"
+    if not nd.exists():
+        write_ndjson(nd, args.copies)
     raw, raw_cpu = raw_limit(nd, tmp / "raw.sqlite")
     defer = {"yes": True, "no": False, "auto": None}[args.defer]
     cpu = cpu_seconds()
@@ -197,7 +217,6 @@ def main() -> None:
     print(f"$export: {exported:,} resources in {secs:.1f} s = {exported / secs:,.0f} resources/s")
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"store holds {count_total:,} resources; peak RSS {rss:,.0f} MiB")
-    store.close()
 
 
 if __name__ == "__main__":

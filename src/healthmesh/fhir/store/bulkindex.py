@@ -68,13 +68,17 @@ def beat(conn: Connection) -> None:
     conn.execute(update(c).where(c.c.name == MARKER).values(value=int(time.time())))
 
 
-def ensure_indexes(db: Database, *, force: bool = False) -> int:
+def ensure_indexes(db: Database, *, force: bool = False, loaded: bool = False) -> int:
     """Create missing secondary indexes unless a live bulk load owns them; return how many
-    were created. ``force`` ignores the heartbeat (the load itself finishing)."""
+    were created. ``force`` ignores the heartbeat (the load itself finishing); ``loaded``
+    (a load that just finished) refreshes the statistics, and on PostgreSQL vacuums, even
+    when no index was missing."""
     with db.read() as conn:
         missing = missing_indexes(conn)
         beat_at = _heartbeat(conn)
     if not missing and beat_at is None:
+        if loaded:
+            db.analyze(vacuum=True)
         return 0
     if not force and beat_at is not None and time.time() - beat_at < STALE_AFTER:
         return 0
@@ -82,8 +86,8 @@ def ensure_indexes(db: Database, *, force: bool = False) -> int:
         for ix in missing_indexes(conn):
             ix.create(conn, checkfirst=True)
         conn.execute(delete(schema.counter).where(schema.counter.c.name == MARKER))
-    if missing:
-        db.analyze()
+    if missing or loaded:
+        db.analyze(vacuum=loaded)
     return len(missing)
 
 
@@ -104,12 +108,15 @@ def drop_secondary(db: Database) -> None:
 @contextmanager
 def deferred(db: Database) -> Iterator[None]:
     """Run a bulk load with secondary indexes dropped, rebuilding them afterwards (also when
-    the load fails; a crash leaves the rebuild to the next :func:`ensure_indexes`)."""
+    the load fails; a crash leaves the rebuild to the next :func:`ensure_indexes`).
+    Statistics are refreshed once, at the end: ``Database.analyze`` waits meanwhile."""
     drop_secondary(db)
+    db.loading += 1
     try:
         yield
     finally:
-        ensure_indexes(db, force=True)
+        db.loading -= 1
+        ensure_indexes(db, force=True, loaded=True)
 
 
 @contextmanager

@@ -62,6 +62,9 @@ class Database:
             self.write_engine = make_engine(self.url)
             self.read_engine = self.write_engine
         self._write_lock = threading.Lock() if self.is_sqlite else None
+        #: bulk loads running in this process with their secondary indexes deferred: they
+        #: refresh the statistics themselves when done, so ``analyze`` waits for them
+        self.loading = 0
         apply_migrations(self.write_engine, "fhir", schema.MIGRATIONS)
         # a bulk load that died may have left its deferred indexes missing
         from healthmesh.fhir.store.bulkindex import ensure_indexes
@@ -110,15 +113,31 @@ class Database:
         ).all()
         return [int(r[0]) for r in rows]
 
-    def analyze(self) -> None:
-        """Refresh the planner's statistics (sampled on SQLite, so it stays cheap)."""
+    def analyze(self, *, vacuum: bool = False) -> None:
+        """Refresh the planner's statistics of the store's tables (sampled on SQLite, so it
+        stays cheap); skipped while a deferred bulk load runs, which analyzes at its end.
+
+        ``vacuum`` (PostgreSQL, after a bulk load) also vacuums: that sets the visibility
+        map, so searches read the ``idx_*`` B-trees without visiting their tables (index-only
+        scans), and writes the hint bits once instead of leaving them to the first readers.
+        """
+        if self.loading:
+            return
         with self.write_engine.connect() as conn:
             if self.is_sqlite:
                 conn.exec_driver_sql("PRAGMA analysis_limit=1000")
                 conn.exec_driver_sql("ANALYZE")
+                conn.commit()
+                return
+            # only the store's tables: a bare ANALYZE would sample every table of the
+            # database (other components' and other schemas' too)
+            tables = ", ".join(t.name for t in schema.metadata.sorted_tables)
+            if vacuum:
+                conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+                conn.exec_driver_sql(f"VACUUM (ANALYZE) {tables}")
             else:
-                conn.exec_driver_sql("ANALYZE")
-            conn.commit()
+                conn.exec_driver_sql(f"ANALYZE {tables}")
+                conn.commit()
 
     def dispose(self) -> None:
         self.write_engine.dispose()

@@ -198,4 +198,32 @@ def _v1(conn: Connection) -> None:
     conn.execute(counter.insert().values(name="lid", value=1))
 
 
-MIGRATIONS = [Migration(1, "FHIR store: resources, history, search indexes", _v1)]
+#: PostgreSQL statistics on columns that depend on each other. The planner multiplies the
+#: selectivities of ``pid = ? AND system = ? AND code = ?`` as if independent (a LOINC code
+#: implies its system and, nearly, the parameter) and estimated 165 of 5,302 rows for
+#: ``Observation?code=8302-2`` at 100 k resources; it then hashed and sorted every match
+#: (67 ms) instead of walking ``lid`` order until the page is full (0.3 ms).
+EXTENDED_STATISTICS = {
+    "st_idx_token_code": ("idx_token", ("pid", "system", "code")),
+    "st_idx_quantity_code": ("idx_quantity", ("pid", "system", "code")),
+}
+
+
+def _v2(conn: Connection) -> None:
+    if conn.dialect.name != "postgresql":
+        return
+    for name, (table, cols) in EXTENDED_STATISTICS.items():
+        conn.execute(
+            text(
+                f"create statistics if not exists {name} (dependencies, mcv) "
+                f"on {', '.join(cols)} from {table}"
+            )
+        )
+    # statistics of existing rows appear with the next ANALYZE (after a load, or at 1k, 2k,
+    # 4k ... writes)
+
+
+MIGRATIONS = [
+    Migration(1, "FHIR store: resources, history, search indexes", _v1),
+    Migration(2, "FHIR store: extended statistics on PostgreSQL", _v2),
+]
