@@ -6,6 +6,7 @@ refuses and opted-out patients are not trained on."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -20,6 +21,7 @@ from healthmesh.federation.inprocess import InProcessFederation
 from healthmesh.hub.studies import builtin_algorithm
 from healthmesh.learning import study as fl
 from healthmesh.learning.registry import ModelRegistry, weights_digest
+from healthmesh.learning.tls import HubCA, check_node_public_key
 from healthmesh.privacy.budget import MemoryBudgetStore
 from healthmesh.privacy.guard import Guard
 from healthmesh.privacy.policy import DpSettings, PrivacyPolicy
@@ -47,7 +49,7 @@ def _no_supernode_left() -> Iterator[None]:
 
 def test_registered_as_a_builtin() -> None:
     assert BUILTINS["federated_learning"] is fl.ALGORITHM
-    assert set(fl.ALGORITHM.node_methods) == {"join", "leave"}
+    assert set(fl.ALGORITHM.node_methods) == {"join", "start", "leave"}
 
 
 def test_validate_accepts_a_good_run() -> None:
@@ -100,8 +102,21 @@ class _Ctx:
                            log=MemoryReleaseLog(), budget=MemoryBudgetStore())
 
 
+@pytest.fixture(scope="module")
+def ca_pem(tmp_path_factory: pytest.TempPathFactory) -> str:
+    return HubCA.load_or_create(tmp_path_factory.mktemp("ca")).cert_path.read_text()
+
+
+_CA: dict[str, str] = {}
+
+
+@pytest.fixture(autouse=True)
+def _ca(ca_pem: str) -> None:
+    _CA["pem"] = ca_pem
+
+
 def _join_args() -> dict[str, Any]:
-    return {**PARAMS, "run_key": "job-test", "superlink": "127.0.0.1:1"}
+    return {**PARAMS, "run_key": "job-test", "superlink": "127.0.0.1:1", "ca_cert": _CA["pem"]}
 
 
 def test_join_refuses_a_small_cohort_and_starts_nothing() -> None:
@@ -138,6 +153,46 @@ def test_join_needs_a_run_key_and_a_superlink() -> None:
     with pytest.raises(InvalidInput, match="superlink"):
         fl.node_join(ctx, {**_join_args(), "superlink": None})
     assert fl.node_leave(ctx, {"run_key": "job-test"}) == {"left": False}
+
+
+def test_join_needs_the_superlink_ca_and_refuses_an_insecure_link(tmp_path: Any) -> None:
+    ctx = _Ctx(ResourceData(resources("x", 40, 1)), PrivacyPolicy())
+    args = {k: v for k, v in _join_args().items() if k != "ca_cert"}
+    with pytest.raises(InvalidInput, match="ca_cert"):
+        fl.node_join(ctx, args)
+    server = HubCA.load_or_create(tmp_path / "ca").issue_server(tmp_path / "s", ["127.0.0.1"])
+    with pytest.raises(InvalidInput, match="not a CA"):  # a leaf certificate is no trust root
+        fl.node_join(ctx, {**args, "ca_cert": server.certfile.read_text()})
+    with pytest.raises(InvalidInput, match="ca_cert"):
+        fl.node_join(ctx, {**args, "ca_cert": "-----BEGIN CERTIFICATE-----\nxx"})
+    # a hub asking for a plaintext link is refused unless the node was built for development
+    with pytest.raises(DisclosureRisk, match="link-security"):
+        fl.node_join(ctx, {**args, "insecure": True})
+    assert fl.active() == []
+
+
+def test_join_answers_a_fresh_public_key_and_starts_only_when_asked() -> None:
+    """``join`` prepares the rows and a key pair per run (private key 0600, in the node's
+    private directory) and starts nothing; ``start`` for a run the node never joined is
+    refused; ``leave`` deletes everything."""
+    ctx = _Ctx(ResourceData(resources("x", 40, 1)), PrivacyPolicy())
+    first = fl.node_join(ctx, _join_args())
+    assert check_node_public_key(first["public_key"]) == first["public_key"]
+    assert set(first) == {"n", "features", "public_key"}
+    assert fl.active() == [("hosp-x", "job-test")]
+    entry = fl._SUPERNODES[("hosp-x", "job-test")]
+    assert not entry.supernode.alive and not entry.started
+    key = entry.supernode.auth_key
+    assert key is not None and key.stat().st_mode & 0o777 == 0o600
+    assert fl.node_join(ctx, _join_args()) == first  # a repeated join: same key
+    other = fl.node_join(ctx, {**_join_args(), "run_key": "job-other"})
+    assert other["public_key"] != first["public_key"]  # a fresh key per run
+    with pytest.raises(InvalidInput, match="not joined"):
+        fl.node_start(ctx, {"run_key": "job-never"})
+    workdir = entry.workdir
+    assert fl.node_leave(ctx, {"run_key": "job-test"}) == {"left": True}
+    assert fl.node_leave(ctx, {"run_key": "job-other"}) == {"left": True}
+    assert fl.active() == [] and not Path(workdir).exists()
 
 
 # ---- slow: a real run through the hub ---------------------------------------------------------

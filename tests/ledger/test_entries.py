@@ -53,6 +53,13 @@ EXAMPLES = {
         "algorithm": "glm",
         "institutions": ["hosp-a", "hosp-b"],
     },
+    "job_failure": {
+        "job_id": "job-9",
+        "study_id": "st-1",
+        "algorithm": "federated_learning",
+        "institutions": ["hosp-a", "hosp-b"],
+        "reason": "timeout",
+    },
     "study_approval": {
         "study_id": "st-1",
         "approver": "irb-1",

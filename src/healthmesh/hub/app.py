@@ -8,6 +8,7 @@ import datetime as dt
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -165,12 +166,16 @@ def scope_dependency(
     return principal
 
 
-def registry_algorithms(models: ModelRegistry, fallback: AlgorithmLookup) -> AlgorithmLookup:
-    """``fallback`` with ``federated_learning`` bound to the hub's model registry."""
+def registry_algorithms(
+    models: ModelRegistry, fallback: AlgorithmLookup, flower_tls: Path | None = None
+) -> AlgorithmLookup:
+    """``fallback`` with ``federated_learning`` bound to the hub's model registry and, with
+    ``flower_tls``, to the hub's Flower CA kept there (docs/learning.md, link security)."""
     from healthmesh.learning.governance import ALGORITHM as LEARNING
     from healthmesh.learning.study import federated_learning
+    from healthmesh.learning.tls import LinkSecurity
 
-    bound = federated_learning(models)
+    bound = federated_learning(models, LinkSecurity(tls_dir=flower_tls))
 
     def lookup(name: str) -> Algorithm:
         return bound if name == LEARNING else fallback(name)
@@ -195,7 +200,8 @@ def build_hub(
     registry: InstitutionRegistry = SqlRegistry(engine)
     models = ModelRegistry(engine)
     if algorithms is builtin_algorithm:
-        algorithms = registry_algorithms(models, builtin_algorithm)
+        algorithms = registry_algorithms(models, builtin_algorithm,
+                                         settings.data_dir / "flower-tls")
     queue = SqlTaskQueue(engine)
     ledger_service = ledger or LedgerService.open(
         settings.database(),

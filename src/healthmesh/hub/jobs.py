@@ -7,7 +7,10 @@ key and the node's registered keys, and keeps the bookkeeping the SDK promises: 
 refuses (``DisclosureRisk`` rule name) or fails is dropped from this and later rounds and listed
 with its rule; a node that does not answer in time is dropped and listed as not responded.
 :class:`JobRunner` runs one computation of an approved study to its end, stores the outcome
-(:mod:`healthmesh.hub.results`) and records the job and the release in the ledger.
+(:mod:`healthmesh.hub.results`) and records the job in the ledger: ``job_start``, then either
+``job_result_release`` or ``job_failure`` (the institutions still taking part and a reason
+code from :func:`healthmesh.ledger.reasons.failure_reason`, e.g. ``timeout`` for a training run
+past its limit; no message text, so nothing about patients can reach the ledger).
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from healthmesh.federation.sealing import open_envelope
 from healthmesh.hub.ledger import HubLedger
 from healthmesh.hub.results import JobRecord, ResultStore
 from healthmesh.hub.studies import AlgorithmLookup, Study, resolve_params
+from healthmesh.ledger.reasons import failure_reason
 
 log = logging.getLogger(__name__)
 
@@ -247,16 +251,23 @@ class JobRunner:
         )
         result: dict[str, Any] | None = None
         error: str | None = None
+        failure: BaseException | None = None
+        unexpected = False
         try:
             if not ctx.nodes:
-                raise DisclosureRisk("no institution is left to compute")
+                raise DisclosureRisk("no-institutions: no institution is left to compute")
             result = json.loads(json.dumps(algorithm.central(ctx, params)))
             if not ctx.nodes:
-                raise DisclosureRisk("every institution refused or did not answer")
+                raise DisclosureRisk(
+                    "no-institutions: every institution refused or did not answer")
         except (HealthmeshError, ArithmeticError, ValueError) as exc:
+            failure, result = exc, None  # nothing of a failed job is released
             error = exc.message if isinstance(exc, HealthmeshError) else "computation failed"
             if not isinstance(exc, (DisclosureRisk, InvalidInput)):
                 log.warning("job %s failed: %s", job_id, type(exc).__name__)
+        except Exception as exc:  # a defect: the job still ends failed and on the ledger
+            failure, unexpected, error, result = exc, True, "computation failed", None
+            log.error("job %s failed unexpectedly: %s", job_id, type(exc).__name__)
         digest = self.results.finish(
             job_id,
             result=result,
@@ -267,4 +278,9 @@ class JobRunner:
         )
         if digest is not None:
             self.ledger.released(job_id, study.study_id, digest, researcher)
+        else:
+            reason = "error" if failure is None else failure_reason(failure)
+            self.ledger.job_failed(job_id, study.study_id, comp.algorithm, ctx.nodes, reason)
+        if unexpected and failure is not None:
+            raise failure
         return self.results.get(job_id)

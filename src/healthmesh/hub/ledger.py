@@ -1,5 +1,5 @@
 """What the hub appends to its ledger: study submissions, each institution's decision, job
-starts and result releases (entry types in :mod:`healthmesh.ledger.entries`).
+starts, job failures and result releases (entry types in :mod:`healthmesh.ledger.entries`).
 
 Researchers appear as ``client:<digest>`` (a stable digest of their OAuth client id: client
 ids may hold characters the entry identifiers do not allow); no study content other than the
@@ -71,6 +71,22 @@ class HubLedger:
                 "study_id": study_id,
                 "algorithm": algorithm if _IDENT.fullmatch(algorithm) else "other",
                 "institutions": list(institutions),
+            },
+        )
+
+    def job_failed(
+        self, job_id: str, study_id: str, algorithm: str, institutions: Sequence[str],
+        reason: str,
+    ) -> int:
+        """A started job ended without a release (``reason``: a code, never a message)."""
+        return self._append(
+            "job_failure",
+            {
+                "job_id": job_id,
+                "study_id": study_id,
+                "algorithm": algorithm if _IDENT.fullmatch(algorithm) else "other",
+                "institutions": list(institutions),
+                "reason": reason,
             },
         )
 

@@ -1,9 +1,10 @@
 """Training runs in the ledger: a :class:`healthmesh.learning.governance.Recorder` that turns
-a run's start into a ``job_start`` entry (algorithm ``federated_learning``) and its end into a
-``model_release`` entry carrying the model hash. Entries are validated by the ledger's own
+a run's start into a ``job_start`` entry (algorithm ``federated_learning``), its end into a
+``model_release`` entry carrying the model hash, and a failure (an error or a timeout after
+the start) into a ``job_failure`` entry: the institutions and a reason code (``timeout``,
+``transient``, a refusal rule ...), never a message. Entries are validated by the ledger's own
 schemas (:func:`healthmesh.ledger.entries.make_event`) and handed to ``append`` — in the hub,
-``LedgerService.append_as(hub_institution, events)``. A failed run releases nothing, so it
-writes no entry (its ``job_start`` stays without a release)."""
+``LedgerService.append_as(hub_institution, events)``."""
 
 from __future__ import annotations
 
@@ -28,6 +29,12 @@ class LedgerRecorder:
             self.append([make_event("job_start", self.actor, {
                 "job_id": body["job_id"], "study_id": body["study_id"],
                 "algorithm": ALGORITHM, "institutions": list(body["institutions"]),
+            })])
+        elif event == "training-failed":
+            self.append([make_event("job_failure", self.actor, {
+                "job_id": body["job_id"], "study_id": body["study_id"],
+                "algorithm": ALGORITHM, "institutions": list(body["institutions"]),
+                "reason": body["reason"],
             })])
         elif event == "training-finished":
             self.append([make_event("model_release", self.actor, {

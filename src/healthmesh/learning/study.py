@@ -1,32 +1,42 @@
 """A federated training run as a study computation: the SDK algorithm ``federated_learning``.
 
 The hub runs it like any study computation (:mod:`healthmesh.hub.jobs`): ``central`` starts a
-Flower SuperLink (:class:`healthmesh.learning.deploy.SuperLink`), asks every approving node to
-``join``, submits the run (``flwr run``, SecAgg+ on by default), waits for it, asks the nodes
-to ``leave`` (also when the run fails) and returns the model, its hash, metrics, ε/δ and the
-participants. Each node's agent runs ``join`` only when the node's own record approves this
-study, algorithm and cohort; ``join`` guards the cohort, writes the node's consent-filtered
-complete-case rows (:class:`healthmesh.learning.governance.NodeDataProvider` over the node's
-``NodeData``) into a private temporary directory and starts a SuperNode subprocess whose
-ClientApp reads them, connected to the hub's SuperLink. Only ``{"n", "features"}`` leaves.
+Flower SuperLink (:class:`healthmesh.learning.deploy.SuperLink`, TLS with SuperNode
+authentication), asks every approving node to ``join`` (the task carries the SuperLink's CA
+certificate, so it is authenticated by the federation's request signing), registers the
+public key each joined node answered with, asks them to ``start``, submits the run (``flwr
+run``, SecAgg+ on by default), waits for it, asks the nodes to ``leave`` (also when the run
+fails) and returns the model, its hash, metrics, ε/δ and the participants. Each node's agent
+runs ``join`` only when the node's own record approves this study, algorithm and cohort;
+``join`` guards the cohort, writes the node's consent-filtered complete-case rows
+(:class:`healthmesh.learning.governance.NodeDataProvider` over the node's ``NodeData``) and a
+fresh SuperNode key pair for this run into a private temporary directory; ``start`` starts the
+SuperNode subprocess whose ClientApp reads them, connected to the hub's SuperLink, verifying
+it with the CA certificate. Only ``{"n", "features", "public_key"}`` leaves. A SuperNode
+whose key the hub did not register (an institution that did not join this run) is refused by
+the SuperLink. An insecure link (plaintext, no node authentication) is a development option
+only: the hub's :class:`~healthmesh.learning.tls.LinkSecurity` must say so, and a node joins
+such a run only when its own algorithm was built with ``LinkSecurity(insecure=True)`` too.
 
 Parameters: ``cohort``; ``outcome`` (a 0/1 variable; ``logreg``/``mlp``) or ``survival`` (a
 survival variable; ``cox``); ``covariates`` (the features); ``spec`` (the
 :class:`~healthmesh.learning.spec.TrainingSpec` fields but ``n_features``: model, strategy,
 rounds, DP, SecAgg+ ...); ``test_fraction`` (0.3); ``superlink_host`` (the address nodes use to
-reach the hub's SuperLink, default ``127.0.0.1``); ``timeout`` (seconds for the whole run,
-600); ``model_name`` (registry name, default ``federated_learning``). The hub resolves study
-variable names in ``outcome``, ``survival`` and ``covariates``.
+reach the hub's SuperLink, default ``127.0.0.1``; it is in the SuperLink's TLS
+certificate); ``timeout`` (seconds for the whole run, 600); ``model_name`` (registry name,
+default ``federated_learning``). The hub resolves study variable names in ``outcome``,
+``survival`` and ``covariates``.
 
 Process registry: the SuperNodes a node started live in the module-level ``_SUPERNODES``,
-keyed by (node, run key), because a SuperNode must outlive the ``join`` task that started it
+keyed by (node, run key), because a SuperNode must outlive the ``start`` task that started it
 (the agent process holds it until ``leave``). Each entry has a deadline (the run's timeout plus
 a margin): any later ``join``/``leave`` stops expired entries, and process exit stops all, so
 a hub that never sends ``leave`` cannot leave a SuperNode running for ever.
 
-The model registry is bound by :func:`federated_learning` (the hub passes its
-:class:`~healthmesh.learning.registry.ModelRegistry` through its algorithm lookup);
-``ALGORITHM`` registers nothing.
+The model registry and the link's security are bound by :func:`federated_learning` (the hub
+passes its :class:`~healthmesh.learning.registry.ModelRegistry` and a
+:class:`~healthmesh.learning.tls.LinkSecurity` with its CA directory through its algorithm
+lookup); ``ALGORITHM`` registers nothing and makes a CA per run.
 """
 
 from __future__ import annotations
@@ -38,7 +48,8 @@ import subprocess
 import tempfile
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +64,7 @@ from healthmesh.learning.governance import ALGORITHM as NAME
 from healthmesh.learning.governance import NodeDataProvider, cohort_digest
 from healthmesh.learning.registry import ModelRegistry, weights_digest
 from healthmesh.learning.spec import TrainingSpec, parse_spec
+from healthmesh.learning.tls import LinkSecurity, load_ca_pem, new_node_key
 
 _MARGIN_S = 120.0
 
@@ -111,6 +123,7 @@ class _Joined:
     workdir: str
     deadline: float
     released: Released
+    started: bool = field(default=False)
 
 
 _SUPERNODES: dict[tuple[str, str], _Joined] = {}
@@ -155,17 +168,36 @@ def _run_key(args: Params) -> str:
     return key
 
 
-def node_join(ctx: NodeContext, args: Params) -> Released:
-    """Join a run: guard the cohort, write the node's rows, start its SuperNode."""
+def _link_args(args: Params, allow_insecure: bool) -> str | None:
+    """The SuperLink's CA certificate (PEM) from the task; None for an insecure link, which
+    this node accepts only when built for development (``allow_insecure``)."""
+    if args.get("insecure") is True:
+        if not allow_insecure:
+            raise DisclosureRisk(
+                "link-security: this node joins Flower runs over TLS with authentication only")
+        return None
+    pem = args.get("ca_cert")
+    load_ca_pem(pem)
+    return str(pem)
+
+
+def node_join(ctx: NodeContext, args: Params, *, allow_insecure: bool = False) -> Released:
+    """Join a run: guard the cohort, write the node's rows and a fresh SuperNode key pair;
+    the public key goes back to the hub, which registers it before :func:`node_start`."""
     _reap()
     run, key = _parse(args), _run_key(args)
     superlink = args.get("superlink")
     if not isinstance(superlink, str) or ":" not in superlink:
         raise InvalidInput("'superlink' must be host:port", location="superlink")
+    ca_pem = _link_args(args, allow_insecure)
     with _LOCK:
         known = _SUPERNODES.get((ctx.node, key))
-    if known is not None and known.supernode.alive:
-        return dict(known.released)
+    if known is not None:
+        if known.supernode.alive or not known.started:
+            return dict(known.released)
+        with _LOCK:  # its SuperNode ended: join again from scratch
+            _SUPERNODES.pop((ctx.node, key), None)
+        _drop(known)
     ctx.guard.cohort(ctx.data.members(run.cohort))
     if run.spec.dp is None:
         ctx.guard.exact("federated training without differential privacy")
@@ -184,16 +216,43 @@ def node_join(ctx: NodeContext, args: Params) -> Released:
     try:
         data = str(Path(workdir) / "data.npz")
         ds.save(data)
-        node = SuperNode(superlink, ctx.node, data, Path(workdir))
-        node.start()
+        released: Released = {"n": round(ctx.guard.release_count(n)), "features": ds.columns}
+        if ca_pem is None:
+            node = SuperNode(superlink, ctx.node, data, Path(workdir), insecure=True)
+        else:
+            ca_file = Path(workdir) / "superlink-ca.pem"
+            ca_file.write_text(ca_pem)
+            pair = new_node_key(Path(workdir))
+            node = SuperNode(superlink, ctx.node, data, Path(workdir),
+                             root_certificates=ca_file, auth_key=pair.private_path)
+            released["public_key"] = pair.public_key
     except BaseException:
         shutil.rmtree(workdir, ignore_errors=True)
         raise
-    released: Released = {"n": round(ctx.guard.release_count(n)), "features": ds.columns}
     with _LOCK:
         _SUPERNODES[(ctx.node, key)] = _Joined(
             node, workdir, time.monotonic() + run.timeout + _MARGIN_S, released)
     return dict(released)
+
+
+def node_start(ctx: NodeContext, args: Params) -> Released:
+    """Start the SuperNode of a run this node joined (its key is registered by now)."""
+    key = _run_key(args)
+    with _LOCK:
+        entry = _SUPERNODES.get((ctx.node, key))
+    if entry is None:
+        raise InvalidInput("this node has not joined the run", location="run_key")
+    with _LOCK:
+        first, entry.started = not entry.started, True
+    if first:
+        try:
+            entry.supernode.start()
+        except BaseException:
+            with _LOCK:
+                _SUPERNODES.pop((ctx.node, key), None)
+            _drop(entry)
+            raise
+    return {"started": True}
 
 
 def node_leave(ctx: NodeContext, args: Params) -> Released:
@@ -210,24 +269,38 @@ def node_leave(ctx: NodeContext, args: Params) -> Released:
 # ---- hub side --------------------------------------------------------------------------------
 
 
-def _central(registry: ModelRegistry | None, ctx: HubContext, params: Params) -> dict[str, Any]:
+def _min_institutions(parts: dict[str, Released]) -> None:
+    if len(parts) < 2:
+        raise DisclosureRisk(
+            "min-institutions: federated training needs two institutions that joined")
+
+
+def _central(
+    registry: ModelRegistry | None, security: LinkSecurity, ctx: HubContext, params: Params
+) -> dict[str, Any]:
     run = _parse(params)
     job_id = str(getattr(ctx, "job_id", "") or "run-" + secrets.token_hex(6))
     study_id = str(getattr(ctx, "study_id", "") or "")
     key = job_id.replace(".", "-")[:64]
-    link = SuperLink(host=str(params.get("superlink_host", "127.0.0.1")))
+    link = SuperLink(host=str(params.get("superlink_host", "127.0.0.1")), security=security)
     link.start()
     try:
         args = {k: params[k] for k in ("cohort", "outcome", "survival", "covariates",
                                        "spec", "test_fraction", "timeout") if k in params}
-        parts = ctx.call("join", {**args, "run_key": key, "superlink": link.address})
+        ca_pem = link.ca_pem()
+        secure: dict[str, Any] = {"insecure": True} if ca_pem is None else {"ca_cert": ca_pem}
+        joined = ctx.call("join", {**args, "run_key": key, "superlink": link.address, **secure})
         try:
-            if len(parts) < 2:
-                raise DisclosureRisk(
-                    "min-institutions: federated training needs two institutions that joined")
+            _min_institutions(joined)
             columns = mf.design_names(run.covariates)
-            if any(p.get("features") != columns for p in parts.values()):
+            if any(p.get("features") != columns for p in joined.values()):
                 raise InvalidInput("institutions produced different feature columns")
+            if ca_pem is not None:  # only the institutions that joined this run may connect
+                for node, p in joined.items():
+                    link.register_node(p.get("public_key"), node)
+            started = ctx.call("start", {"run_key": key})
+            parts = {n: joined[n] for n in started}
+            _min_institutions(parts)
             update: dict[str, Any] = {"min_clients": len(parts)}
             if "secagg_max_weight" not in (params.get("spec") or {}):
                 # SecAgg+ quantises weight * rows / cap: a cap near the largest node keeps
@@ -273,25 +346,33 @@ def _central(registry: ModelRegistry | None, ctx: HubContext, params: Params) ->
 
 
 def _central_guarded(
-    registry: ModelRegistry | None, ctx: HubContext, params: Params
+    registry: ModelRegistry | None, security: LinkSecurity, ctx: HubContext, params: Params
 ) -> dict[str, Any]:
     """:func:`_central` with process failures (a Flower program missing, a CLI call that hung)
     as :class:`DeploymentError`, so the job runner records a failed job."""
     try:
-        return _central(registry, ctx, params)
+        return _central(registry, security, ctx, params)
     except (OSError, subprocess.SubprocessError) as exc:
         raise DeploymentError(f"a Flower process failed: {type(exc).__name__}") from None
 
 
-def federated_learning(registry: ModelRegistry | None = None) -> Algorithm:
-    """The algorithm; with ``registry`` the hub registers every trained model there."""
+def federated_learning(
+    registry: ModelRegistry | None = None, security: LinkSecurity | None = None
+) -> Algorithm:
+    """The algorithm; with ``registry`` the hub registers every trained model there.
+
+    ``security``: how the hub's SuperLink is secured (default: TLS with a CA made per run,
+    SuperNode authentication); ``LinkSecurity(insecure=True)`` is for development only and
+    makes the node side accept insecure runs too."""
+    sec = security or LinkSecurity()
 
     def central(ctx: HubContext, params: Params) -> dict[str, Any]:
-        return _central_guarded(registry, ctx, params)
+        return _central_guarded(registry, sec, ctx, params)
 
+    join = partial(node_join, allow_insecure=sec.insecure)
     return Algorithm(
         NAME, "federated training on Flower (SecAgg+, optional DP)",
-        {"join": node_join, "leave": node_leave}, central, validate,
+        {"join": join, "start": node_start, "leave": node_leave}, central, validate,
     )
 
 

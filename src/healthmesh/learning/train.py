@@ -25,13 +25,13 @@ from healthmesh.analytics.cohort import Cohort, Variable
 from healthmesh.errors import (
     DisclosureRisk,
     Forbidden,
-    HealthmeshError,
     InvalidInput,
     LedgerIntegrityError,
 )
 from healthmesh.learning.governance import NodeGovernance, Recorder, cohort_digest
 from healthmesh.learning.registry import ModelRegistry, ModelVersion, weights_digest
 from healthmesh.learning.spec import parse_spec
+from healthmesh.ledger.reasons import failure_reason
 
 
 class Engine(Protocol):
@@ -158,11 +158,8 @@ def train(
                 spec.model_dump_json(), files, Path(work.name) / "out")
             with np.load(result["model_path"]) as f:
                 weights = [f[f"arr_{i}"] for i in range(len(f.files))]
-        except HealthmeshError as exc:
-            recorder.record("training-failed", {**base, "reason": exc.message})
-            raise
-        except Exception as exc:
-            recorder.record("training-failed", {**base, "reason": type(exc).__name__})
+        except Exception as exc:  # a code, never the message: the ledger may record it
+            recorder.record("training-failed", {**base, "reason": failure_reason(exc)})
             raise
         lineage = {
             "institutions": lineage_inst,

@@ -109,6 +109,13 @@ SCHEMAS: dict[tuple[str, int], dict[str, tuple[bool, Check]]] = {
         "algorithm": (True, ident),
         "institutions": (True, _list_of(ident, 5000)),
     },
+    ("job_failure", 1): {
+        "job_id": (True, ident),
+        "study_id": (True, ident),
+        "algorithm": (True, ident),
+        "institutions": (True, _list_of(ident, 5000)),
+        "reason": (True, _re(re.compile(r"[a-z][a-z0-9-]{0,63}"))),
+    },
     ("study_approval", 1): {
         "study_id": (True, ident),
         "approver": (True, ident),
