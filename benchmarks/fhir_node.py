@@ -73,6 +73,23 @@ def cpu_seconds() -> float:
     return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
 
+def server_cpu() -> float:
+    """CPU seconds of the local PostgreSQL server's processes, exited backends included (they
+    count in the postmaster's children times); 0 where no such process is visible."""
+    hz = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        name, _, rest = text.partition(" (")[2].partition(") ")
+        if name == "postgres":
+            f = rest.split()
+            total += int(f[11]) + int(f[12]) + int(f[13]) + int(f[14])
+    return total / hz
+
+
 def load() -> str:
     return "load average " + " ".join(f"{x:.1f}" for x in os.getloadavg())
 
@@ -163,15 +180,22 @@ def run(store: FhirStore, args: argparse.Namespace, tmp: Path) -> None:
         write_ndjson(nd, args.copies)
     raw, raw_cpu = raw_limit(nd, tmp / "raw.sqlite")
     defer = {"yes": True, "no": False, "auto": None}[args.defer]
-    cpu = cpu_seconds()
+    cpu, server = cpu_seconds(), server_cpu()
     report = import_files(store, [nd], quarantine_dir=tmp / "q", defer_indexes=defer)
     bulk_cpu = (cpu_seconds() - cpu) / report.received
+    server = (server_cpu() - server) / report.received
     bulk_rate = report.received / report.seconds
     print(f"bulk NDJSON import: {report.summary()} ({load()})")
     print(
         f"  CPU {bulk_cpu * 1e6:,.0f} us/resource (all processes); on 2 idle cores at most "
         f"{2 / bulk_cpu:,.0f} resources/s"
     )
+    if server:
+        print(
+            f"  PostgreSQL server CPU {server * 1e6:,.0f} us/resource (local server processes, "
+            f"other clients' work included); with the client, on 2 idle cores at most "
+            f"{2 / (bulk_cpu + server):,.0f} resources/s"
+        )
     print(
         f"raw limit (parse + insert un-indexed): {raw:,.0f} resources/s, CPU "
         f"{raw_cpu * 1e6:,.1f} us/resource; bulk/raw = {bulk_rate / raw:.2f} (wall), "
