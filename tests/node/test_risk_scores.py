@@ -18,6 +18,7 @@ from healthmesh.cli import main
 from healthmesh.errors import Gone, LedgerIntegrityError, NotFound, Unauthorized
 from healthmesh.fhir.store import FhirStore
 from healthmesh.hub.app import build_hub
+from healthmesh.hub.model_access import ModelAccess
 from healthmesh.hub.serving import ServerThread, free_port
 from healthmesh.hub.settings import HubSettings
 from healthmesh.hub.studies import builtin_algorithm
@@ -71,6 +72,7 @@ def region(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict[str,
                                 lineage=LINEAGE)
     server = ServerThread(hub.app, "127.0.0.1", port).start()
     node = hub.clients.add("node-h1", "system/Model.rs")
+    ModelAccess(hub.engine).bind_client(node.client_id, "h1")  # h1 trained the model
     other = hub.clients.add("linker", "system/Linkage.c")
     store = FhirStore(db or tmp_path / "h1.sqlite")
     with store.writing() as tx:

@@ -252,3 +252,38 @@ def studies_results(study_id: str, data_dir: Path | None, db: str | None) -> Non
     engine = _engine(data_dir, db)
     _studies(data_dir, db).get(study_id)
     _echo([r.as_dict() for r in ResultStore(engine).for_study(study_id)])
+
+
+# -- models ---------------------------------------------------------------------------------
+@group.group()
+def models() -> None:
+    """Who may read trained models: node clients' institutions and explicit shares."""
+
+
+@models.command("bind")
+@click.argument("client_id")
+@click.argument("institution")
+@_db_options
+@_handled
+def models_bind(client_id: str, institution: str, data_dir: Path | None, db: str | None) -> None:
+    """Let a node's client (scope system/Model.rs) read models as INSTITUTION."""
+    from healthmesh.hub.model_access import ModelAccess
+
+    ModelAccess(_engine(data_dir, db)).bind_client(client_id, institution)
+    click.echo(f"{client_id}: reads the models {institution} trained or was given")
+
+
+@models.command("share")
+@click.argument("name")
+@click.argument("version", type=click.IntRange(1))
+@click.argument("institution")
+@_db_options
+@_handled
+def models_share(
+    name: str, version: int, institution: str, data_dir: Path | None, db: str | None
+) -> None:
+    """Share one model version with an institution that did not train it."""
+    from healthmesh.hub.model_access import ModelAccess
+
+    ModelAccess(_engine(data_dir, db)).share(name, version, institution)
+    click.echo(f"{name} v{version}: shared with {institution}")

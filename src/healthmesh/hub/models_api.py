@@ -6,6 +6,9 @@ Who may read: researchers with ``system/Study.rs`` and institutions' node client
 endpoint, registered by the operator for an approved institution), the path ``healthmesh node
 link`` already takes: a signed federation call would need a new message kind in the transport
 for a read that carries no patient data, so the existing OAuth2 path is the simpler sound one.
+A node client must be bound to its institution (:mod:`healthmesh.hub.model_access`), and
+it lists and reads only the model versions its institution took part in
+training or that were shared with it (403 otherwise); ``latest`` is the newest such version.
 
 The weights travel as base64 of the registry's NumPy ``.npz`` (no pickles); ``digest`` is the
 SHA-256 of the canonical weights bytes, which the node recomputes before scoring.
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import APIRouter, Depends
@@ -22,20 +26,54 @@ from starlette.concurrency import run_in_threadpool
 
 from healthmesh.access.context import AccessContext
 from healthmesh.access.tokens import InsufficientScope
-from healthmesh.errors import InvalidInput
+from healthmesh.errors import Forbidden, InvalidInput
+from healthmesh.hub.model_access import ModelAccess
 from healthmesh.learning.card import card_json
 from healthmesh.learning.registry import ModelRegistry, pack_weights
 
 MODEL_READ = "system/Model.rs"
 
 
-def _reader(auth: Callable[..., AccessContext]) -> Callable[..., str]:
-    def principal(ctx: AccessContext = Depends(auth)) -> str:
-        if not (ctx.scopes.allows("Study", "r") or ctx.scopes.allows("Model", "r")):
+@dataclass(frozen=True)
+class Reader:
+    """Who reads: a researcher (``institution`` None) or a node client's institution."""
+
+    client_id: str
+    institution: str | None
+
+
+def _reader(auth: Callable[..., AccessContext], access: ModelAccess) -> Callable[..., Reader]:
+    def principal(ctx: AccessContext = Depends(auth)) -> Reader:
+        if ctx.scopes.allows("Study", "r"):
+            return Reader(ctx.client_id, None)
+        if not ctx.scopes.allows("Model", "r"):
             raise InsufficientScope("this needs the scope system/Study.rs or system/Model.rs")
-        return ctx.client_id
+        institution = access.institution_of(ctx.client_id)
+        if institution is None:
+            raise Forbidden("this client is not bound to an institution that may read models")
+        return Reader(ctx.client_id, institution)
 
     return principal
+
+
+def readable_version(
+    registry: ModelRegistry, access: ModelAccess, reader: Reader, name: str, version: int | None
+) -> int | None:
+    """The version ``reader`` may read (None: the latest, for a researcher); Forbidden when
+    the institution neither trained nor was given it, NotFound when there is none."""
+    if reader.institution is None:
+        return version
+    allowed = {v for _, v in access.readable(reader.institution, name)}
+    if version is None:
+        if allowed:
+            return max(allowed)
+        registry.get(name)  # NotFound when the model does not exist at all
+    elif version in allowed:
+        return version
+    else:
+        registry.get(name, version)
+    raise Forbidden("this institution did not train this model version and it was not "
+                    "shared with it")
 
 
 def served_model(registry: ModelRegistry, name: str, version: int | None) -> dict[str, Any]:
@@ -50,14 +88,26 @@ def served_model(registry: ModelRegistry, name: str, version: int | None) -> dic
     }
 
 
-def create_models_router(registry: ModelRegistry, auth: Callable[..., AccessContext]) -> APIRouter:
-    """Routes ``GET /models`` and ``GET /models/{name}/{version}`` (``latest`` allowed)."""
+def create_models_router(
+    registry: ModelRegistry, auth: Callable[..., AccessContext],
+    access: ModelAccess | None = None,
+) -> APIRouter:
+    """Routes ``GET /models`` and ``GET /models/{name}/{version}`` (``latest`` allowed);
+    ``access``: node clients' institutions and shares (default: on the registry's database)."""
     router = APIRouter(tags=["models"])
-    reader = _reader(auth)
+    acl = access or ModelAccess(registry.engine)
+    reader = _reader(auth, acl)
+
+    def visible(who: Reader) -> list[dict[str, Any]]:
+        rows = registry.versions()
+        if who.institution is None:
+            return rows
+        allowed = acl.readable(who.institution)
+        return [r for r in rows if (r["name"], r["version"]) in allowed]
 
     @router.get("/models")
-    async def list_models(_: str = Depends(reader)) -> dict[str, Any]:
-        rows = await run_in_threadpool(registry.versions)
+    async def list_models(who: Reader = Depends(reader)) -> dict[str, Any]:
+        rows = await run_in_threadpool(visible, who)
         return {"models": [
             {"name": r["name"], "version": r["version"], "hash": r["digest"],
              "created": r["created_at"].isoformat(), "study": r["study_id"], "kind": r["kind"],
@@ -66,7 +116,7 @@ def create_models_router(registry: ModelRegistry, auth: Callable[..., AccessCont
         ]}
 
     @router.get("/models/{name}/{version}")
-    async def get_model(name: str, version: str, _: str = Depends(reader)) -> dict[str, Any]:
+    async def get_model(name: str, version: str, who: Reader = Depends(reader)) -> dict[str, Any]:
         if version == "latest":
             number: int | None = None
         elif version.isdigit() and 0 < int(version) < 2**31:
@@ -74,6 +124,11 @@ def create_models_router(registry: ModelRegistry, auth: Callable[..., AccessCont
         else:
             raise InvalidInput("version must be a positive integer or 'latest'",
                                location="version")
-        return await run_in_threadpool(served_model, registry, name, number)
+
+        def serve() -> dict[str, Any]:
+            allowed = readable_version(registry, acl, who, name, number)
+            return served_model(registry, name, allowed)
+
+        return await run_in_threadpool(serve)
 
     return router
