@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import jsonpatch
 import orjson
-from sqlalchemy import Connection, bindparam, select, tuple_, update
+from sqlalchemy import Connection, bindparam, select, update
 
 from healthmesh.errors import (
     InvalidInput,
@@ -44,6 +44,11 @@ _UPDATE_CURRENT = (
         method=bindparam("b_method"),
         content=bindparam("b_content"),
     )
+)
+
+
+_CURRENT_OF_IDS = select(R).where(
+    R.c.res_type == bindparam("b_type"), R.c.res_id.in_(bindparam("b_ids", expanding=True))
 )
 
 
@@ -133,16 +138,19 @@ class WriteTx:
 
     def current_many(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], Stored]:
         """Current versions (deleted ones included) of the given (type, id) keys that exist:
-        one query per 400 keys."""
+        one query per resource type and 500 ids."""
         self.flush()
+        by_type: dict[str, list[str]] = {}
+        for res_type, res_id in set(keys):
+            by_type.setdefault(res_type, []).append(res_id)
         out: dict[tuple[str, str], Stored] = {}
-        key_list = sorted(set(keys))
-        for i in range(0, len(key_list), 400):
-            part = key_list[i : i + 400]
-            rows = self.conn.execute(select(R).where(tuple_(R.c.res_type, R.c.res_id).in_(part)))
-            for row in rows:
-                stored = stored_from_row(row)
-                out[(stored.res_type, stored.res_id)] = stored
+        for res_type, ids in sorted(by_type.items()):
+            ids.sort()
+            for i in range(0, len(ids), 500):
+                params = {"b_type": res_type, "b_ids": ids[i : i + 500]}
+                for row in self.conn.execute(_CURRENT_OF_IDS, params):
+                    stored = stored_from_row(row)
+                    out[(stored.res_type, stored.res_id)] = stored
         return out
 
     def _prepare(self, res_type: str, resource: Any, res_id: str, version: int, ts: float) -> bytes:
@@ -163,7 +171,16 @@ class WriteTx:
     def _add_new(self, stored: Stored, rows: Any) -> None:
         """Buffer the row and index rows of a new resource (version 1, or a later version of
         a resource created earlier in this transaction and not flushed yet)."""
-        row = tuple(getattr(stored, c.name) for c in R.columns)
+        row = (  # fhir_resource's column order
+            stored.lid,
+            stored.res_type,
+            stored.res_id,
+            stored.version,
+            stored.last_updated,
+            stored.deleted,
+            stored.method,
+            stored.content,
+        )
         at = self._new_at.get(stored.lid)
         if at is None:
             self._new_at[stored.lid] = len(self._pending_res)
