@@ -17,6 +17,7 @@ on the real deployment engine (SuperLink + SuperNodes, one ClientApp process per
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import logging
 import os
@@ -72,30 +73,106 @@ def run_grid(spec: dict[str, Any], files: dict[str, str], out: Path, workers: in
     return result
 
 
+class StageClock:
+    """Times every ClientApp call of the sequential grid and every round start, so a round can
+    be re-timed as if the institutions had answered each stage at the same time (their
+    slowest one instead of their sum; no network): round − Σ_stages (sum − max) of its calls."""
+
+    def __init__(self) -> None:
+        from healthmesh.learning.local_grid import LocalGrid
+        from healthmesh.learning.strategies import RunLog
+
+        self.starts: list[float] = []
+        self.cpu: list[float] = []  # this process's CPU seconds at each round start
+        self.stages: list[tuple[float, float, float]] = []  # (start, sum, max) per exchange
+        handle, pull, fit_config = LocalGrid._handle, LocalGrid.pull_messages, RunLog.fit_config
+        calls: list[float] = []
+
+        def timed_handle(grid: LocalGrid, msg: Any) -> Any:
+            t = time.perf_counter()
+            try:
+                return handle(grid, msg)
+            finally:
+                calls.append(time.perf_counter() - t)
+
+        def timed_pull(grid: LocalGrid, ids: Any) -> Any:
+            calls.clear()
+            t = time.perf_counter()
+            out = pull(grid, ids)
+            if calls:
+                self.stages.append((t, sum(calls), max(calls)))
+            return out
+
+        def marked(log: RunLog, server_round: int) -> dict[str, Any]:
+            self.starts.append(time.perf_counter())
+            self.cpu.append(time.process_time())
+            return fit_config(log, server_round)
+
+        LocalGrid._handle = timed_handle  # type: ignore[method-assign]
+        LocalGrid.pull_messages = timed_pull  # type: ignore[method-assign]
+        RunLog.fit_config = marked  # type: ignore[method-assign]
+
+    def cpu_rounds(self, end: float) -> list[float]:
+        """CPU seconds of each round (the sequential grid does all work in this process)."""
+        marks = [*self.cpu, end]
+        return [b - a for a, b in itertools.pairwise(marks)]
+
+    def parallel_rounds(self, rounds: list[float]) -> list[float]:
+        """Each round's seconds less what running its stages' clients at once would save."""
+        out = []
+        for i, secs in enumerate(rounds):
+            lo = self.starts[i]
+            hi = self.starts[i + 1] if i + 1 < len(self.starts) else float("inf")
+            saved = sum(s - m for t, s, m in self.stages if lo <= t < hi)
+            out.append(secs - saved)
+        self.starts.clear()
+        self.stages.clear()
+        self.cpu.clear()
+        return out
+
+
 def overhead(spec: dict[str, Any], tmp: str, args: argparse.Namespace) -> None:
     mode = (f"{args.workers} worker processes" if args.processes
             else f"{args.workers} threads" if args.workers > 1 else "sequential, one process")
     print(f"== SecAgg+ overhead, in-process grid ({mode}), 10 clients, 5 rounds, "
           f"100 local steps, {args.repeats} runs each")
     files = make_clients(10, tmp)
+    sequential = args.workers == 1 and not args.processes
+    clock = StageClock() if sequential else None
     meds: dict[bool, list[float]] = {False: [], True: []}
     cpus: dict[bool, list[float]] = {False: [], True: []}
+    crit: dict[bool, list[float]] = {False: [], True: []}
     for rep in range(args.repeats):
         for secagg in (False, True):  # alternated, so drifting load hits both alike
             c0 = cpu_seconds()
             r = run_grid({**spec, "secagg": secagg, "min_clients": 10}, files,
                          Path(tmp) / f"o{secagg}{rep}", args.workers, args.processes)
+            c1, end = cpu_seconds(), time.process_time()
             rounds = per_round(r)[1:]  # round 1 includes imports and first-use set-up
             meds[secagg].append(statistics.median(rounds))
-            cpus[secagg].append((cpu_seconds() - c0) / len(per_round(r)))
+            extra = ""
+            if clock is not None:  # CPU of rounds 2.., and the critical path
+                cpus[secagg].append(statistics.median(clock.cpu_rounds(end)[1:]))
+                par = clock.parallel_rounds(per_round(r))[1:]
+                crit[secagg].append(statistics.median(par))
+                extra = f"\n    institutions at once (critical path) {[round(x, 3) for x in par]}"
+                cpu_note = "CPU s/round"
+            else:  # workers' CPU is known only once they exit: whole run, start included
+                cpus[secagg].append((c1 - c0) / len(per_round(r)))
+                cpu_note = "CPU s/round (whole run, incl. worker start)"
             print(f"run {rep + 1} secagg={secagg!s:5s} median s/round {meds[secagg][-1]:.3f}  "
-                  f"rounds {[round(x, 3) for x in rounds]}  CPU s/round (all rounds, "
-                  f"incl. start) {cpus[secagg][-1]:.3f}  accuracy {r['metric']:.3f}  "
-                  f"load {load()}")
+                  f"rounds {[round(x, 3) for x in rounds]}  {cpu_note} {cpus[secagg][-1]:.3f}"
+                  f"  accuracy {r['metric']:.3f}  load {load()}{extra}")
     plain, sec = statistics.median(meds[False]), statistics.median(meds[True])
     print(f"median of {args.repeats} runs: plain {plain:.3f} s/round, SecAgg+ {sec:.3f} s/round "
           f"-> {sec / plain:.2f}x (sharing graph: {args.shares:g} of peers, reconstruction "
           f"threshold {spec.get('secagg_threshold', 0.5):g} of shares)")
+    p, q = statistics.median(cpus[False]), statistics.median(cpus[True])
+    print(f"CPU: plain {p:.3f}, SecAgg+ {q:.3f} s/round -> {q / p:.2f}x")
+    if clock is not None:
+        p, q = statistics.median(crit[False]), statistics.median(crit[True])
+        print(f"critical path (each stage's slowest institution + the server, no network): "
+              f"plain {p:.3f}, SecAgg+ {q:.3f} s/round -> {q / p:.2f}x")
 
 
 def deployment(spec: dict[str, Any], tmp: str, args: argparse.Namespace) -> None:
