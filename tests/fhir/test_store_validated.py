@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from healthmesh.errors import InvalidInput, InvalidResource, PreconditionFailed
+from healthmesh.errors import Gone, InvalidInput, InvalidResource, PreconditionFailed
 from healthmesh.fhir.store import FhirStore, schema
 from healthmesh.fhir.store.indexsync import sync_index
 from healthmesh.fhir.store.params import empty_rows, table_rows
@@ -182,3 +182,38 @@ def test_prepare_version_refuses_invalid_resources(store: FhirStore) -> None:
         store.prepare_version(_patient(), "bad id!", 1, 0.0)
     with pytest.raises(InvalidInput):
         store.prepare_version([], "p7", 1, 0.0)
+
+
+def test_plain_writes_in_one_transaction_see_each_other(store: FhirStore) -> None:
+    """update/delete read the buffered versions of this transaction (no flush per write)."""
+    with store.writing() as tx:
+        tx.update("Patient", "q1", _patient("A"))
+        tx.update("Patient", "q1", _patient("B"))
+        tx.update("Patient", "q2", _patient("X"))
+        assert tx.delete("Patient", "q2") is not None
+        assert tx.delete("Patient", "q2") is None
+        again = tx.update("Patient", "q2", _patient("Y"))
+        assert again.created and again.stored.version == 3
+        tx.patch("Patient", "q1", [{"op": "replace", "path": "/gender", "value": "female"}])
+        assert tx.current("Patient", "q1").version == 3  # type: ignore[union-attr]
+    assert [s.version for s in tx.written] == [1, 2, 1, 2, 3, 3]
+    q1 = store.read("Patient", "q1")
+    assert q1.version == 3 and q1.resource()["gender"] == "female"
+    assert store.vread("Patient", "q1", 1).resource()["name"][0]["family"] == "A"
+    assert store.history("Patient", "q2")[1] == 3
+    for res_id in ("q1", "q2"):
+        cur = store.read("Patient", res_id)
+        assert index_rows(store, cur.lid) == expected_rows(store, cur.lid, cur.resource())
+    with store.db.read() as conn:
+        assert {s.res_id for s in store.match(conn, "Patient", "gender=female")} == {"q1"}
+        assert store.match(conn, "Patient", "family=x") == []
+
+
+def test_created_and_deleted_in_one_transaction(store: FhirStore) -> None:
+    with store.writing() as tx:
+        first = tx.update("Patient", "q3", _patient())
+        tx.delete("Patient", "q3")
+    with pytest.raises(Gone):
+        store.read("Patient", "q3")
+    assert store.history("Patient", "q3")[1] == 2
+    assert all(not rows for rows in index_rows(store, first.stored.lid).values())

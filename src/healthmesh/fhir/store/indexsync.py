@@ -14,7 +14,7 @@ from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, delete, select
+from sqlalchemy import Connection, Table
 
 from healthmesh.fhir.store import schema
 from healthmesh.fhir.store.bulkwrite import fast_insert
@@ -35,37 +35,71 @@ def _grouped(rows: list[Row]) -> dict[tuple[int, int], Counter[Row]]:
     return out
 
 
+class _Driver:
+    """Plain SQL on the driver cursor (these statements run once per update transaction;
+    building and compiling SQLAlchemy expressions for them cost more than running them)."""
+
+    def __init__(self, conn: Connection) -> None:
+        dbapi = conn.connection.dbapi_connection
+        assert dbapi is not None
+        self.cur = dbapi.cursor()
+        self.sqlite = conn.dialect.name == "sqlite"
+        self.mark = "?" if self.sqlite else "%s"
+
+    def rows_of(self, table: Table, lids: list[int]) -> list[Row]:
+        cols = ", ".join(c.name for c in table.columns)
+        args: tuple[Any, ...]
+        if self.sqlite:
+            where, args = f"lid IN ({', '.join('?' * len(lids))})", tuple(lids)
+        else:
+            where, args = "lid = ANY(%s)", (lids,)
+        self.cur.execute(f"SELECT {cols} FROM {table.name} WHERE {where}", args)
+        return [tuple(r) for r in self.cur.fetchall()]
+
+    def delete_lids(self, table: Table, lids: list[int]) -> None:
+        if self.sqlite:
+            self.cur.execute(
+                f"DELETE FROM {table.name} WHERE lid IN ({', '.join('?' * len(lids))})", lids
+            )
+        else:
+            self.cur.execute(f"DELETE FROM {table.name} WHERE lid = ANY(%s)", (lids,))
+
+    def delete_groups(self, table: Table, keys: list[tuple[int, int]]) -> None:
+        m = self.mark
+        self.cur.executemany(f"DELETE FROM {table.name} WHERE lid = {m} AND pid = {m}", keys)
+
+
 def sync_index(conn: Connection, params: ParamTable, targets: Targets) -> int:
     """Make the index rows of every lid in ``targets`` those of its new version (inside the
     caller's transaction); return how many (lid, parameter) groups were rewritten."""
+    driver = _Driver(conn)
+    try:
+        return _sync(conn, driver, params, targets)
+    finally:
+        driver.cur.close()
+
+
+def _sync(conn: Connection, driver: _Driver, params: ParamTable, targets: Targets) -> int:
     gone = [lid for lid, t in targets.items() if t is None]
     for i in range(0, len(gone), CHUNK):
-        chunk = gone[i : i + CHUNK]
         for table in schema.INDEX_TABLES.values():
-            conn.execute(delete(table).where(table.c.lid.in_(chunk)))
-    live = {lid: t for lid, t in targets.items() if t is not None}
-    if not live:
-        return 0
+            driver.delete_lids(table, gone[i : i + CHUNK])
     new = empty_rows()
-    for lid, (res_type, rows) in live.items():
-        table_rows(params, res_type, lid, rows, new)
-    lids = list(live)
+    lids: list[int] = []
+    for lid, target in targets.items():
+        if target is not None:
+            table_rows(params, target[0], lid, target[1], new)
+            lids.append(lid)
     rewritten = 0
     for kind, table in schema.INDEX_TABLES.items():
         old: list[Row] = []
         for i in range(0, len(lids), CHUNK):
-            chunk = lids[i : i + CHUNK]
-            old.extend(tuple(r) for r in conn.execute(select(table).where(table.c.lid.in_(chunk))))
+            old.extend(driver.rows_of(table, lids[i : i + CHUNK]))
         before, after = _grouped(old), _grouped(new[kind])
         stale = [key for key, rows in before.items() if after.get(key) != rows]
         fresh = [key for key, rows in after.items() if before.get(key) != rows]
         if stale:
-            conn.execute(
-                delete(table).where(
-                    and_(table.c.lid == bindparam("k_lid"), table.c.pid == bindparam("k_pid"))
-                ),
-                [{"k_lid": lid, "k_pid": pid} for lid, pid in stale],
-            )
+            driver.delete_groups(table, stale)
         if fresh:
             fast_insert(conn, table, [row for key in fresh for row in after[key].elements()])
         rewritten += len(set(stale) | set(fresh))

@@ -73,15 +73,17 @@ class WriteTx:
         #: new resources' rows, and by lid their position there and (type, index rows)
         self._pending_res: list[tuple[Any, ...]] = []
         self._new_at: dict[int, int] = {}
-        self._new_rows: dict[int, tuple[str, Any]] = {}
+        self._new_rows: dict[int, tuple[str, Any | None]] = {}
         self._new_keys: set[tuple[str, str]] = set()
         self._pending_history: list[tuple[Any, ...]] = []
         #: by lid: the new current row of an existing resource, and its index rows (None:
         #: deleted), brought in line with the stored ones at flush
         self._pending_updates: dict[int, dict[str, Any]] = {}
         self._reindex: dict[int, tuple[str, Any] | None] = {}
-        #: by lid: the version buffered last (stale callers of put_validated are refused)
-        self._latest: dict[int, int] = {}
+        #: by (type, id): the version buffered last. The database row of a key is changed
+        #: only by its own buffered writes, so ``current`` answers these from here and reads
+        #: the others without a flush
+        self._buffered: dict[tuple[str, str], Stored] = {}
 
     def flush(self) -> None:
         """Send buffered writes to the database (before any read, and before commit): old
@@ -100,14 +102,15 @@ class WriteTx:
             fast_insert(self.conn, R, self._pending_res)
             index = empty_rows()
             for lid, (rtype, rows) in self._new_rows.items():
-                table_rows(self.store.params, rtype, lid, rows, index)
+                if rows is not None:  # None: deleted in the transaction that created it
+                    table_rows(self.store.params, rtype, lid, rows, index)
             for kind, table_rows_ in index.items():
                 fast_insert(self.conn, schema.INDEX_TABLES[kind], table_rows_)
             self._pending_res = []
             self._new_at = {}
             self._new_rows = {}
             self._new_keys = set()
-        self._latest = {}
+        self._buffered = {}
 
     def _lid(self) -> int:
         if not self._lids:
@@ -130,7 +133,10 @@ class WriteTx:
     _now = now
 
     def current(self, res_type: str, res_id: str) -> Stored | None:
-        self.flush()
+        """The current version (deleted or not) as this transaction sees it, None if absent."""
+        buffered = self._buffered.get((res_type, res_id))
+        if buffered is not None:
+            return buffered
         row = self.conn.execute(
             select(R).where(R.c.res_type == res_type, R.c.res_id == res_id)
         ).first()
@@ -139,11 +145,13 @@ class WriteTx:
     def current_many(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], Stored]:
         """Current versions (deleted ones included) of the given (type, id) keys that exist:
         one query per resource type and 500 ids."""
-        self.flush()
         by_type: dict[str, list[str]] = {}
-        for res_type, res_id in set(keys):
-            by_type.setdefault(res_type, []).append(res_id)
         out: dict[tuple[str, str], Stored] = {}
+        for key in set(keys):
+            if key in self._buffered:
+                out[key] = self._buffered[key]
+            else:
+                by_type.setdefault(key[0], []).append(key[1])
         for res_type, ids in sorted(by_type.items()):
             ids.sort()
             for i in range(0, len(ids), 500):
@@ -189,18 +197,14 @@ class WriteTx:
         else:
             self._pending_res[at] = row
         self._new_rows[stored.lid] = (stored.res_type, rows)
-        self._latest[stored.lid] = stored.version
 
     def _set_current(self, stored: Stored, rows: Any | None) -> None:
         """Buffer the new current row of an existing resource and its index rows (None when
         deleted)."""
-        if stored.lid in self._new_at:
-            if rows is None:  # not reached: deletes read the current version (a flush) first
-                raise PreconditionFailed("a resource created in this transaction was deleted")
+        if stored.lid in self._new_at:  # created in this transaction, not flushed yet
             self._add_new(stored, rows)
             return
         self._reindex[stored.lid] = None if rows is None else (stored.res_type, rows)
-        self._latest[stored.lid] = stored.version
         self._pending_updates[stored.lid] = {
             "b_lid": stored.lid,
             "b_version": stored.version,
@@ -226,6 +230,7 @@ class WriteTx:
 
     def _done(self, stored: Stored, **kw: bool) -> WriteResult:
         self.written.append(stored)
+        self._buffered[(stored.res_type, stored.res_id)] = stored
         return WriteResult(stored, **kw)
 
     # -- interactions --------------------------------------------------------------------------
@@ -344,9 +349,8 @@ class WriteTx:
             )
         if (cur.res_type, cur.res_id) != (version.res_type, version.res_id):
             raise InvalidInput("the version is of another resource", location="id")
-        if self._latest.get(cur.lid, cur.version) != cur.version or version.version != (
-            cur.version + 1
-        ):
+        latest = self._buffered.get((cur.res_type, cur.res_id), cur)
+        if latest.version != cur.version or version.version != (cur.version + 1):
             raise PreconditionFailed(
                 f"version conflict: version {version.version} written over {cur.version}"
             )
