@@ -83,6 +83,7 @@ def _serve(conn: Connection, app_ref: str, contexts: dict[int, dict[str, Any]],
         for node, c in contexts.items()
     }
     TaskIdentity.task_id, TaskIdentity.run_id = 1, run_id
+    conn.send("ready")
     while True:
         batch = conn.recv()
         if batch is None:
@@ -106,6 +107,7 @@ class NodeWorkers:
         run_config: Mapping[str, Any],
         processes: int,
         run_id: int = 1,
+        start_timeout: float = 120.0,
     ) -> None:
         if processes < 1:
             raise InvalidInput("processes must be at least 1")
@@ -128,6 +130,9 @@ class NodeWorkers:
                 child.close()
                 self._conns.append(parent)
                 self._procs.append(proc)
+            for w, conn in enumerate(self._conns):  # imports done before any round is timed
+                if not conn.poll(start_timeout) or self._recv(w) != "ready":
+                    raise NodeWorkerError(f"node worker {w} did not start")
         except BaseException:
             self.close()
             raise
@@ -142,15 +147,18 @@ class NodeWorkers:
             self._conns[w].send([messages[i] for i in idx])
         out: list[bytes] = [b""] * len(messages)
         for w, idx in batches.items():
-            try:
-                replies = self._conns[w].recv()
-            except EOFError:
-                raise NodeWorkerError(f"node worker {w} exited") from None
-            if len(replies) != len(idx):
-                raise NodeWorkerError(f"node worker {w} answered {len(replies)} of {len(idx)}")
+            replies = self._recv(w)
+            if not isinstance(replies, list) or len(replies) != len(idx):
+                raise NodeWorkerError(f"node worker {w} answered out of protocol")
             for i, r in zip(idx, replies, strict=True):
                 out[i] = r
         return out
+
+    def _recv(self, w: int) -> Any:
+        try:
+            return self._conns[w].recv()
+        except EOFError:
+            raise NodeWorkerError(f"node worker {w} exited") from None
 
     def close(self) -> None:
         """Stop the workers (idempotent)."""
