@@ -23,6 +23,7 @@ from healthmesh.ingest.adapter import Adapter, Converted, Outcome, Rejected
 from healthmesh.ingest.batchwrite import Prework, decide, write_chunk
 from healthmesh.ingest.hl7v2 import Hl7v2Adapter
 from healthmesh.ingest.hl7v2.decode import split_messages
+from healthmesh.ingest.longlived import frozen
 from healthmesh.ingest.quarantine import QuarantineStore
 
 log = logging.getLogger(__name__)
@@ -107,9 +108,10 @@ class Pipeline:
             from healthmesh.ingest.parallel import chunks_in_workers
 
             summary = Summary()
-            for chunk, prework in chunks_in_workers(adapter, data, source, workers):
-                pairs: list[tuple[Outcome, bytes | None]] = list(chunk)
-                self._write_chunk(adapter.format, pairs, summary, on_record, prework)
+            with frozen():
+                for chunk, prework in chunks_in_workers(adapter, data, source, workers):
+                    pairs: list[tuple[Outcome, bytes | None]] = list(chunk)
+                    self._write_chunk(adapter.format, pairs, summary, on_record, prework)
             return summary
         items: Iterable[tuple[Outcome, bytes | None]]
         if isinstance(adapter, Hl7v2Adapter):
@@ -142,13 +144,14 @@ class Pipeline:
         """Write (outcome, source bytes) pairs in chunks of one transaction each."""
         summary = Summary()
         chunk: list[tuple[Outcome, bytes | None]] = []
-        for item in items:
-            chunk.append(item)
-            if len(chunk) >= chunk_size:
+        with frozen():
+            for item in items:
+                chunk.append(item)
+                if len(chunk) >= chunk_size:
+                    self._write_chunk(fmt, chunk, summary, on_record)
+                    chunk = []
+            if chunk:
                 self._write_chunk(fmt, chunk, summary, on_record)
-                chunk = []
-        if chunk:
-            self._write_chunk(fmt, chunk, summary, on_record)
         return summary
 
     def _write_chunk(
