@@ -5,6 +5,7 @@ refuses and opted-out patients are not trained on."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -216,14 +217,28 @@ def test_a_training_run_is_a_study_computation() -> None:
         st = fed.submit({
             "title": "Hypertension risk model", "purpose": "Federated logistic regression.",
             "institutions": fed.names, "variables": VARIABLES,
-            "computations": [{"name": "fl", "algorithm": "federated_learning", "params": {
-                "outcome": "hypertension", "covariates": ["age", "sex", "bmi"],
-                "spec": PARAMS["spec"], "model_name": "htn"}}],
+            "computations": [
+                {"name": "fl", "algorithm": "federated_learning", "params": {
+                    "outcome": "hypertension", "covariates": ["age", "sex", "bmi"],
+                    "spec": PARAMS["spec"], "model_name": "htn"}},
+                {"name": "fl_long", "algorithm": "federated_learning", "params": {
+                    "outcome": "hypertension", "covariates": ["age", "sex", "bmi"],
+                    "spec": {**PARAMS["spec"], "rounds": 500}, "timeout": 10}},
+            ],
         })
         fed.approve(st.study_id, ["hosp-a", "hosp-b"])
         # the hub claims clinic-c approved; clinic-c's own record says otherwise
         fed.hub.studies.record_decision(st.study_id, "clinic-c", "approved", computations=["fl"])
         rec = fed.run(st.study_id, "fl")
+        # a run past its time limit: failed, and on the ledger as a job_failure (timeout)
+        long = fed.run(st.study_id, "fl_long")
+        log = fed.hub.ledger.service.log
+        entries = [json.loads(log.entry(i)) for i in range(log.size())]
+    assert long.status == "failed" and long.result is None
+    assert entries[-1]["type"] == "job_failure"
+    assert entries[-1]["body"]["reason"] == "timeout"
+    assert entries[-1]["body"]["institutions"] == ["hosp-a", "hosp-b"]
+    assert fl.active() == []
     assert rec.status == "done", rec.error
     assert rec.refused == {"clinic-c": "not-approved"}
     assert sorted(rec.participants) == ["hosp-a", "hosp-b"]
