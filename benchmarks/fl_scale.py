@@ -135,7 +135,7 @@ def overhead(spec: dict[str, Any], tmp: str, args: argparse.Namespace) -> None:
     mode = (f"{args.workers} worker processes" if args.processes
             else f"{args.workers} threads" if args.workers > 1 else "sequential, one process")
     print(f"== SecAgg+ overhead, in-process grid ({mode}), 10 clients, 5 rounds, "
-          f"100 local steps, {args.repeats} runs each")
+          f"{spec['local_steps']} local steps, {args.repeats} runs each")
     files = make_clients(10, tmp)
     sequential = args.workers == 1 and not args.processes
     clock = StageClock() if sequential else None
@@ -209,10 +209,12 @@ def main() -> None:
     ap.add_argument("--deployment-rounds", type=int, default=4)
     ap.add_argument("--shares", type=float, default=1.0,
                     help="SecAgg+ sharing graph: fraction of peers (1.0 = all)")
+    ap.add_argument("--local-steps", type=int, default=100,
+                    help="local SGD steps per round (more: SecAgg+'s fixed cost weighs less)")
     ap.add_argument("--overhead-only", action="store_true")
     args = ap.parse_args()
     FLOWER_LOGGER.setLevel(logging.ERROR)
-    spec = {"n_features": 13, "rounds": 5, "local_steps": 100, "batch_size": 32,
+    spec = {"n_features": 13, "rounds": 5, "local_steps": args.local_steps, "batch_size": 32,
             "optimizer": "sgd", "lr": 0.1, "secagg_shares": args.shares}
     with tempfile.TemporaryDirectory() as tmp:
         if args.deployment_only:
