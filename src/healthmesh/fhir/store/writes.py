@@ -68,13 +68,12 @@ class WriteTx:
         self._last_ts = 0.0
         #: every version written in this transaction (listeners hear of them after commit)
         self.written: list[Stored] = []
-        # writes are buffered and sent with executemany; reads flush first
+        # writes are buffered and sent with executemany / COPY at commit and before a search
         self._lids: list[int] = []
         #: new resources' rows, and by lid their position there and (type, index rows)
         self._pending_res: list[tuple[Any, ...]] = []
         self._new_at: dict[int, int] = {}
         self._new_rows: dict[int, tuple[str, Any | None]] = {}
-        self._new_keys: set[tuple[str, str]] = set()
         self._pending_history: list[tuple[Any, ...]] = []
         #: by lid: the new current row of an existing resource, and its index rows (None:
         #: deleted), brought in line with the stored ones at flush
@@ -109,7 +108,6 @@ class WriteTx:
             self._pending_res = []
             self._new_at = {}
             self._new_rows = {}
-            self._new_keys = set()
         self._buffered = {}
 
     def _lid(self) -> int:
@@ -192,7 +190,6 @@ class WriteTx:
         at = self._new_at.get(stored.lid)
         if at is None:
             self._new_at[stored.lid] = len(self._pending_res)
-            self._new_keys.add((stored.res_type, stored.res_id))
             self._pending_res.append(row)
         else:
             self._pending_res[at] = row
@@ -264,9 +261,9 @@ class WriteTx:
             rows = self.store.extract(resource)
         else:
             ts, content, rows = prepared
-        if (rtype, res_id) in self._new_keys:
+        if (rtype, res_id) in self._buffered:
             raise PreconditionFailed(
-                f"this {rtype} id was created in this transaction already", location="id"
+                f"this {rtype} id was written in this transaction already", location="id"
             )
         stored = Stored(self._lid(), rtype, res_id, 1, ts, False, method, content)
         self._add_new(stored, rows)
