@@ -12,6 +12,12 @@ The machine is shared, so the import lines also give CPU seconds per resource (t
 process and its worker processes together) and the load average: wall-clock rates fall
 when neighbours are busy, CPU per resource does not. ``--defer yes|no|auto`` chooses
 whether the bulk import defers its secondary indexes (default: the importer decides).
+
+PostgreSQL (``--db postgres``, ``--pg-url``, default the local ``test`` database): each run
+works in a fresh schema, dropped at the end unless ``--keep``; with a local server the
+import also reports the server's CPU per resource (its processes read from ``/proc``).
+``--ndjson PATH`` reuses a generated file (written there when missing), which saves minutes
+at 1 M.
 """
 
 from __future__ import annotations
