@@ -7,6 +7,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import ssl
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -36,6 +37,16 @@ def test_hub_ca_is_kept_private_and_reused(tmp_path: Path) -> None:
     assert again.cert.fingerprint(ca.cert.signature_hash_algorithm) == ca.cert.fingerprint(
         ca.cert.signature_hash_algorithm)
     assert load_ca_pem(ca.cert_path.read_text()).subject == ca.cert.subject
+
+
+def test_hub_ca_created_once_by_concurrent_jobs_and_checked_on_load(tmp_path: Path) -> None:
+    with ThreadPoolExecutor(6) as pool:
+        cas = list(pool.map(lambda _: HubCA.load_or_create(tmp_path / "ca"), range(6)))
+    assert len({ca.cert.serial_number for ca in cas}) == 1
+    other = HubCA.load_or_create(tmp_path / "other")
+    (tmp_path / "ca" / "ca.pem").write_bytes(other.cert_path.read_bytes())
+    with pytest.raises(InvalidInput, match="does not belong"):
+        HubCA.load_or_create(tmp_path / "ca")
 
 
 def test_superlink_certificate_chains_to_the_ca_and_names_its_hosts(tmp_path: Path) -> None:

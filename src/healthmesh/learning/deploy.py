@@ -38,13 +38,20 @@ import sys
 import tempfile
 import time
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 from healthmesh.errors import HealthmeshError, InvalidInput
-from healthmesh.learning.tls import LinkSecurity, LinkTLS, check_node_public_key, new_node_key
+from healthmesh.learning.tls import (
+    LinkSecurity,
+    LinkTLS,
+    NodeKey,
+    check_node_public_key,
+    new_node_key,
+)
 
 #: environment every Flower process gets (no network at run time)
 OFFLINE_ENV = {
@@ -314,7 +321,7 @@ class SuperLink:
         app.mkdir(exist_ok=True)
         (app / "pyproject.toml").write_text(_APP_TOML)
 
-    def register_node(self, public_key: str, name: str) -> int:
+    def register_node(self, public_key: object, name: str) -> int:
         """Let the SuperNode holding ``public_key`` (an OpenSSH NIST EC key line) connect;
         its Flower node id. Only on a secure link (an insecure one admits any SuperNode)."""
         if self.tls is None:
@@ -335,6 +342,14 @@ class SuperLink:
         if proc.returncode != 0 or found is None:
             raise DeploymentError(f"registering the SuperNode key of {name} failed")
         return int(found.group(1))
+
+    def register_nodes(self, keys: Mapping[str, object], workers: int = 4) -> dict[str, int]:
+        """:meth:`register_node` for each name -> public key, ``workers`` at a time (each is
+        one ``flwr`` process, mostly imports); name -> Flower node id."""
+        names = list(keys)
+        with ThreadPoolExecutor(max(1, min(workers, len(names)))) as pool:
+            ids = list(pool.map(lambda n: self.register_node(keys[n], n), names))
+        return dict(zip(names, ids, strict=True))
 
     def nodes(self) -> list[dict[str, Any]]:
         """The SuperNodes Flower knows (``flwr supernode ls``): node id, status, ..."""
@@ -445,37 +460,49 @@ class Deployment:
         return self._link().env
 
     def start(self) -> None:
-        """Start the SuperLink, then one SuperNode per institution (registered first)."""
+        """Start the SuperLink, then one SuperNode per institution (keys registered first)."""
         if len(self.nodes) < 2:
             raise InvalidInput("a deployment needs at least two institutions")
         self.link = SuperLink(self.workdir, self.start_timeout,
                               security=LinkSecurity(insecure=self.insecure))
         try:
             self.link.start()
+            keys = {name: self._node_key(name) for name in self.nodes}
+            self.link.register_nodes(
+                {n: k.public_key for n, k in keys.items() if k is not None})
             for name, cfg in self.nodes.items():
-                self.add_supernode(name, cfg["data"])
+                self._start_node(name, cfg["data"], keys[name])
         except BaseException:
             self.stop()
             raise
 
-    def add_supernode(self, name: str, data: str, *, register: bool = True) -> SuperNode:
-        """Start one more SuperNode with a fresh key, registered at the SuperLink unless
-        ``register`` is False (such a SuperNode is refused: tests)."""
+    def _node_key(self, name: str) -> NodeKey | None:
+        """A fresh key pair for SuperNode ``name`` (None on an insecure link)."""
         link = self._link()
         node_dir = link._dir() / "supernodes" / name
         node_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        key = ca = None
-        if not link.insecure:
-            pair = new_node_key(node_dir)
-            if register:
-                link.register_node(pair.public_key, name)
-            key, ca = pair.private_path, node_dir / "superlink-ca.pem"
-            ca.write_text(link.ca_pem() or "")
+        if link.insecure:
+            return None
+        (node_dir / "superlink-ca.pem").write_text(link.ca_pem() or "")
+        return new_node_key(node_dir)
+
+    def _start_node(self, name: str, data: str, key: NodeKey | None) -> SuperNode:
+        link = self._link()
+        ca = None if key is None else key.private_path.parent / "superlink-ca.pem"
         node = SuperNode(link.address, name, data, link._dir(), self.start_timeout,
-                         root_certificates=ca, auth_key=key, insecure=link.insecure)
+                         root_certificates=ca, auth_key=None if key is None else key.private_path,
+                         insecure=link.insecure)
         self.supernodes.append(node)
         node.start()
         return node
+
+    def add_supernode(self, name: str, data: str, *, register: bool = True) -> SuperNode:
+        """Start one more SuperNode with a fresh key, registered at the SuperLink unless
+        ``register`` is False (such a SuperNode is refused: tests)."""
+        key = self._node_key(name)
+        if key is not None and register:
+            self._link().register_node(key.public_key, name)
+        return self._start_node(name, data, key)
 
     def run(self, spec_json: str, timeout: float = 600.0) -> dict[str, Any]:
         """Submit one run (``flwr run``) and wait for the ServerApp's ``result.json``."""

@@ -296,8 +296,7 @@ def _central(
             if any(p.get("features") != columns for p in joined.values()):
                 raise InvalidInput("institutions produced different feature columns")
             if ca_pem is not None:  # only the institutions that joined this run may connect
-                for node, p in joined.items():
-                    link.register_node(p.get("public_key"), node)
+                link.register_nodes({node: p.get("public_key") for node, p in joined.items()})
             started = ctx.call("start", {"run_key": key})
             parts = {n: joined[n] for n in started}
             _min_institutions(parts)

@@ -15,6 +15,7 @@ that joined, and the SuperLink (``--enable-supernode-auth``) refuses any other.
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
 import ipaddress
 import os
 from collections.abc import Sequence
@@ -86,14 +87,24 @@ class HubCA:
 
     @classmethod
     def load_or_create(cls, directory: Path, name: str = "healthmesh hub") -> HubCA:
-        """The CA kept in ``directory`` (created, 0700, with a new key when absent)."""
+        """The CA kept in ``directory`` (created, 0700, with a new key when absent); jobs that
+        start at once share one CA (a lock file serialises the first creation)."""
         directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        with (directory / ".lock").open("a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            return cls._load_or_create(directory, name)
+
+    @classmethod
+    def _load_or_create(cls, directory: Path, name: str) -> HubCA:
         cert_path, key_path = directory / CA_CERT, directory / CA_KEY
         if key_path.exists() and cert_path.exists():
             key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
             if not isinstance(key, ec.EllipticCurvePrivateKey):
                 raise InvalidInput(f"{key_path.name} is not an EC private key")
-            return cls(x509.load_pem_x509_certificate(cert_path.read_bytes()), key, cert_path)
+            cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
+            if cert.public_key() != key.public_key():
+                raise InvalidInput(f"{cert_path.name} does not belong to {key_path.name}")
+            return cls(cert, key, cert_path)
         key = ec.generate_private_key(ec.SECP256R1())
         now = dt.datetime.now(dt.UTC)
         cert = (
