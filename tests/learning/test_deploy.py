@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pytest
 
@@ -33,8 +34,9 @@ def nodes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def deployment(nodes: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
+    # SuperNodes dial the Fleet-only proxy, as SuperNodes on other machines do
     with Deployment({k: {"data": v} for k, v in nodes.items()},
-                    workdir=tmp_path_factory.mktemp("flower")) as dep:
+                    workdir=tmp_path_factory.mktemp("flower"), expose="127.0.0.1") as dep:
         yield dep
 
 
@@ -56,6 +58,14 @@ def test_deployment_trains_with_secagg_over_tls(deployment: Deployment, nodes: d
     with socket.create_connection(("127.0.0.1", link.port), timeout=5) as raw, \
             ctx.wrap_socket(raw, server_hostname="127.0.0.1") as tls:
         assert tls.version() in ("TLSv1.2", "TLSv1.3")
+    # SuperNodes reach the Fleet API through the proxy, which serves nothing else
+    assert link.proxy is not None and link.address == f"127.0.0.1:{link.proxy.port}"
+    with httpx.Client(verify=ssl.create_default_context(cafile=str(link.tls.ca_cert))) as http:
+        assert http.post(f"https://{link.address}/v1/control/list-runs").status_code == 404
+        proto = {"content-type": "application/protobuf"}
+        # forwarded: the SuperLink itself refuses a call without SuperNode authentication
+        unsigned = http.post(f"https://{link.address}/v1/fleet/get-run", headers=proto)
+        assert unsigned.status_code == 401
     config = (link._dir() / "flwr-home" / "config.toml").read_text()
     assert "root-certificates" in config and "insecure" not in config
     spec = {"n_features": 13, "rounds": 2, "local_steps": 20, "lr": 0.01, "min_clients": 2,

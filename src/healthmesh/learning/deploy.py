@@ -45,6 +45,7 @@ from types import TracebackType
 from typing import Any
 
 from healthmesh.errors import HealthmeshError, InvalidInput
+from healthmesh.learning.fleet_proxy import FleetProxy
 from healthmesh.learning.tls import (
     LinkSecurity,
     LinkTLS,
@@ -99,10 +100,10 @@ class RunTimedOut(DeploymentError):
     code = "timeout"
 
 
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 free right now."""
+def free_port(interface: str = "127.0.0.1") -> int:
+    """A TCP port on ``interface`` free right now."""
     with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
+        s.bind((interface, 0))
         return int(s.getsockname()[1])
 
 
@@ -251,22 +252,27 @@ class SuperLink:
 
     ``host``: the address SuperNodes dial (it goes into the TLS certificate beside
     ``127.0.0.1`` and ``localhost``); ``security``: TLS and SuperNode authentication (the
-    default, with a CA made for this SuperLink) or insecure (development only)."""
+    default, with a CA made for this SuperLink) or insecure (development only). The SuperLink
+    listens on 127.0.0.1 only; ``expose`` (an interface, e.g. ``0.0.0.0``) serves its Fleet
+    API — and nothing else — to other machines through a
+    :class:`~healthmesh.learning.fleet_proxy.FleetProxy` on that interface (TLS only)."""
 
     workdir: Path | None = None
     start_timeout: float = 60.0
     host: str = "127.0.0.1"
     security: LinkSecurity = field(default_factory=LinkSecurity)
+    expose: str | None = None
     proc: subprocess.Popen[bytes] | None = field(default=None, init=False)
     port: int = field(default=0, init=False)
     tls: LinkTLS | None = field(default=None, init=False)
+    proxy: FleetProxy | None = field(default=None, init=False)
     _tmp: tempfile.TemporaryDirectory[str] | None = field(default=None, init=False)
     _runs: int = field(default=0, init=False)
 
     @property
     def address(self) -> str:
-        """``host:port`` SuperNodes connect to."""
-        return f"{self.host}:{self.port}"
+        """``host:port`` SuperNodes connect to (the Fleet proxy's port when exposed)."""
+        return f"{self.host}:{self.proxy.port if self.proxy is not None else self.port}"
 
     def _dir(self) -> Path:
         if self.workdir is None:
@@ -302,9 +308,19 @@ class SuperLink:
             )
             _wait_port(self.port, self.proc, self.start_timeout, "SuperLink")
             self._write_config()
+            if self.expose is not None:
+                self._expose(self.expose)
         except BaseException:
             self.stop()
             raise
+
+    def _expose(self, interface: str) -> None:
+        if self.tls is None:
+            raise DeploymentError("an insecure SuperLink is never exposed beyond this machine")
+        self.proxy = FleetProxy(
+            f"https://127.0.0.1:{self.port}", interface, free_port(interface),
+            certfile=self.tls.certfile, keyfile=self.tls.keyfile, ca_cert=self.tls.ca_cert,
+        ).start(self.start_timeout)
 
     def _write_config(self) -> None:
         home = self._dir() / "flwr-home"
@@ -415,6 +431,9 @@ class SuperLink:
 
     def stop(self) -> None:
         """Terminate the SuperLink and remove its private directory (idempotent)."""
+        if self.proxy is not None:
+            self.proxy.stop()
+            self.proxy = None
         if self.proc is not None:
             _stop([self.proc])
             self.proc = None
@@ -429,7 +448,8 @@ class Deployment:
 
     ``nodes`` maps an institution to its node configuration (``data``: path of its ``.npz``).
     Secure by default: each SuperNode gets a fresh key pair whose public key the SuperLink
-    registers before the SuperNode starts; ``insecure=True`` is for development only.
+    registers before the SuperNode starts; ``insecure=True`` is for development only;
+    ``expose``: SuperNodes connect through the Fleet-only proxy on that interface.
     Use as a context manager; :meth:`run` submits one training run and waits for its result.
     """
 
@@ -437,6 +457,7 @@ class Deployment:
     workdir: Path | None = None
     start_timeout: float = 60.0
     insecure: bool = False
+    expose: str | None = None
     link: SuperLink | None = field(default=None, init=False)
     supernodes: list[SuperNode] = field(default_factory=list, init=False)
 
@@ -464,7 +485,7 @@ class Deployment:
         if len(self.nodes) < 2:
             raise InvalidInput("a deployment needs at least two institutions")
         self.link = SuperLink(self.workdir, self.start_timeout,
-                              security=LinkSecurity(insecure=self.insecure))
+                              security=LinkSecurity(insecure=self.insecure), expose=self.expose)
         try:
             self.link.start()
             keys = {name: self._node_key(name) for name in self.nodes}

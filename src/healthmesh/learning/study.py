@@ -67,6 +67,7 @@ from healthmesh.learning.spec import TrainingSpec, parse_spec
 from healthmesh.learning.tls import LinkSecurity, load_ca_pem, new_node_key
 
 _MARGIN_S = 120.0
+_LOCAL = ("127.0.0.1", "localhost", "::1")
 
 
 # ---- parameters ----------------------------------------------------------------------------
@@ -282,7 +283,10 @@ def _central(
     job_id = str(getattr(ctx, "job_id", "") or "run-" + secrets.token_hex(6))
     study_id = str(getattr(ctx, "study_id", "") or "")
     key = job_id.replace(".", "-")[:64]
-    link = SuperLink(host=str(params.get("superlink_host", "127.0.0.1")), security=security)
+    host = str(params.get("superlink_host", "127.0.0.1"))
+    # nodes on other machines reach the Fleet API only, through the TLS proxy
+    expose = None if host in _LOCAL else "0.0.0.0"  # noqa: S104 (Fleet proxy: TLS + node auth)
+    link = SuperLink(host=host, security=security, expose=expose)
     link.start()
     try:
         args = {k: params[k] for k in ("cohort", "outcome", "survival", "covariates",
