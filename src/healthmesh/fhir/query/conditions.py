@@ -10,7 +10,19 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import ColumnElement, Select, and_, exists, false, literal, not_, or_, select, true
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Select,
+    and_,
+    exists,
+    false,
+    literal,
+    not_,
+    or_,
+    select,
+    true,
+)
 
 from healthmesh.errors import Forbidden, InvalidInput
 from healthmesh.fhir.query.parse import Filter, parse_has, split_escaped, split_prefix, unescape
@@ -47,6 +59,9 @@ MODIFIERS = {
     "composite": {"missing"},
 }
 
+#: a chain's target ids are looked up first and bound as values when at most this many
+RESOLVE_LIMIT = 1000
+
 
 def _sub(*cols: Any) -> Select[Any]:
     """A subquery that never correlates: nested levels may reuse the same tables."""
@@ -70,10 +85,14 @@ class ConditionBuilder:
         *,
         base_url: str = "",
         can_search: Callable[[str], bool] = lambda _t: True,
+        conn: Connection | None = None,
     ) -> None:
+        """``conn``: a read connection used to resolve small chain target sets up front
+        (see :meth:`_resolved`); without it chains stay subqueries."""
         self.store = store
         self.base_url = base_url.rstrip("/")
         self.can_search = can_search
+        self.conn = conn
 
     # -- entry points -------------------------------------------------------------------------
     def filter(
@@ -330,14 +349,24 @@ class ConditionBuilder:
                 R.c.deleted == False,  # noqa: E712
                 self.filter(target, inner, R.c.lid),
             )
-            ors.append(
-                lid_col.in_(
-                    _sub(ref.c.lid).where(
-                        ref.c.pid == pid, ref.c.ttype == target, ref.c.tid.in_(target_ids)
-                    )
-                )
-            )
+            tids = self._resolved(ref.c.tid, target_ids)
+            refs = _sub(ref.c.lid).where(ref.c.pid == pid, ref.c.ttype == target, tids)
+            ors.append(lid_col.in_(refs))
         return or_(*ors)
+
+    def _resolved(self, col: Any, sub: Select[Any]) -> Any:
+        """``col IN (sub)``, with ``sub`` run first when it yields at most ``RESOLVE_LIMIT``
+        values: those are bound as literals, so the planner sees how many there are (through
+        a nested subquery PostgreSQL guesses ~1 row and fetches every match in full to sort
+        them). Same rows either way; the lookup runs in the search's own transaction."""
+        if self.conn is None:
+            return col.in_(sub)
+        values = self.conn.execute(sub.limit(RESOLVE_LIMIT + 1)).scalars().all()
+        if len(values) > RESOLVE_LIMIT:
+            return col.in_(sub)
+        if not values:
+            return false()
+        return col.in_(sorted(set(values)))
 
     def _has(self, res_type: str, flt: Filter, lid_col: Any) -> Any:
         assert flt.has is not None

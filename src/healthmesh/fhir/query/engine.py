@@ -110,7 +110,34 @@ class SearchEngine:
     ) -> SearchResult:
         """Search one type (or several for system-level search with ``types``)."""
         q = parse_query(pairs)
-        builder = ConditionBuilder(self.store, base_url=base_url, can_search=can_search)
+        with self.store.db.read() as conn:
+            builder = ConditionBuilder(
+                self.store, base_url=base_url, can_search=can_search, conn=conn
+            )
+            conds, warnings = self._conditions(builder, res_type, q, strict, extra, types)
+            count = default_count if q.count is None else q.count
+            total = None
+            if q.total in ("accurate", "estimate") or q.summary == "count" or count == 0:
+                total = int(
+                    conn.execute(select(func.count()).select_from(R).where(*conds)).scalar() or 0
+                )
+            if q.summary == "count" or count == 0:
+                return SearchResult([], total=total, warnings=warnings, query=q)
+            keys = self._sort_exprs(res_type, q.sort, warnings, strict)
+            matches, nxt, prv = self._page(conn, conds, keys, count, q.cursor)
+            included = self._includes(conn, matches, q.includes, can_include or can_search)
+        return SearchResult(matches, included, total, nxt, prv, warnings, q)
+
+    def _conditions(
+        self,
+        builder: ConditionBuilder,
+        res_type: str | None,
+        q: Query,
+        strict: bool,
+        extra: list[Any] | None,
+        types: list[str] | None,
+    ) -> tuple[list[Any], list[str]]:
+        """The search's SQL conditions and the warnings for parameters left out."""
         warnings: list[str] = []
         conds: list[Any] = list(extra or [])
         driving = False
@@ -136,19 +163,7 @@ class SearchEngine:
             elif types is not None:
                 conds.append(R.c.res_type.in_(types))
             conds.append(R.c.deleted == False)  # noqa: E712
-        count = default_count if q.count is None else q.count
-        with self.store.db.read() as conn:
-            total = None
-            if q.total in ("accurate", "estimate") or q.summary == "count" or count == 0:
-                total = int(
-                    conn.execute(select(func.count()).select_from(R).where(*conds)).scalar() or 0
-                )
-            if q.summary == "count" or count == 0:
-                return SearchResult([], total=total, warnings=warnings, query=q)
-            keys = self._sort_exprs(res_type, q.sort, warnings, strict)
-            matches, nxt, prv = self._page(conn, conds, keys, count, q.cursor)
-            included = self._includes(conn, matches, q.includes, can_include or can_search)
-        return SearchResult(matches, included, total, nxt, prv, warnings, q)
+        return conds, warnings
 
     def restriction(self, res_type: str, restrictions: list[dict[str, str]]) -> Any:
         """SQL condition for query-restricted scopes: any of the parameter maps matches."""
@@ -257,16 +272,25 @@ class SearchEngine:
         for expr, desc in keys:
             ascending = desc == backwards
             order.append(expr.asc() if ascending else expr.desc())
+        # Two steps: the page's lids and sort keys first (a narrow query: a broad match set
+        # is sorted without reading the wide content column), then the page's full rows.
         rows = list(
-            conn.execute(select(R, *labelled).where(*where).order_by(*order).limit(count + 1)).all()
+            conn.execute(
+                select(R.c.lid, *labelled).where(*where).order_by(*order).limit(count + 1)
+            ).all()
         )
         more = len(rows) > count
         rows = rows[:count]
         if backwards:
             rows.reverse()
-        matches = [stored_from_row(r) for r in rows]
         if not rows:
-            return matches, None, None
+            return [], None, None
+        full = {
+            int(r.lid): stored_from_row(r)
+            for r in conn.execute(select(R).where(R.c.lid.in_([int(r[0]) for r in rows]))).all()
+        }
+        # a resource deleted between the two reads (another transaction) drops out
+        matches = [m for r in rows if (m := full.get(int(r[0]))) is not None and not m.deleted]
 
         def key_of(row: Any) -> list[Any]:
             return [row._mapping[f"k{i}"] for i in range(len(keys))]
