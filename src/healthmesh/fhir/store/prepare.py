@@ -14,12 +14,15 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from healthmesh.errors import HealthmeshError
 from healthmesh.fhir.store.records import instant
+
+if TYPE_CHECKING:
+    from healthmesh.fhir.search import IndexRows
 
 #: one prepared resource: (content, index rows) or (None, (message, location, status, code))
 Prepared = tuple[bytes | None, Any]
@@ -43,7 +46,7 @@ class Validated:
     version: int
     ts: float
     content: bytes
-    rows: Any
+    rows: IndexRows
 
 
 def stamp(resource: dict[str, Any], res_id: str, version: int, ts: float) -> None:
@@ -61,7 +64,7 @@ def validated_version(
     version: int,
     ts: float,
     validate: Callable[[dict[str, Any]], None],
-    extract: Callable[[dict[str, Any]], Any],
+    extract: Callable[[dict[str, Any]], IndexRows],
 ) -> Validated:
     """Stamp ``resource`` (changed in place) as ``version`` at ``ts``, validate it (raises
     the validator's error), serialise it and extract its index rows."""
