@@ -217,3 +217,34 @@ def test_created_and_deleted_in_one_transaction(store: FhirStore) -> None:
         store.read("Patient", "q3")
     assert store.history("Patient", "q3")[1] == 2
     assert all(not rows for rows in index_rows(store, first.stored.lid).values())
+
+
+def test_many_updates_in_one_transaction(store: FhirStore) -> None:
+    """More updated resources than one IN list holds (indexsync.CHUNK)."""
+    n = 1200
+    with store.writing() as tx:
+        for i in range(n):
+            tx.put_validated(
+                store.prepare_version(_patient(mrn=str(i)), f"m{i}", 1, tx.now()), None
+            )
+    keys = [("Patient", f"m{i}") for i in range(n)]
+    with store.writing() as tx:
+        cur = tx.current_many(keys)
+        assert len(cur) == n
+        for i, key in enumerate(keys):
+            gender = "female" if i % 2 else "male"
+            version = store.prepare_version(
+                _patient(gender=gender, mrn=str(i)), key[1], 2, tx.now()
+            )
+            tx.put_validated(version, cur[key])
+    token = schema.INDEX_TABLES["tokens"]
+    gender = store.params.pid("Patient", "gender")
+    with store.db.read() as conn:
+        codes = Counter(
+            code for (code,) in conn.execute(select(token.c.code).where(token.c.pid == gender))
+        )
+    assert codes == {"female": n // 2, "male": n // 2}
+    for i in (0, 1, 599, 1199):
+        s = store.read("Patient", f"m{i}")
+        assert s.version == 2
+        assert index_rows(store, s.lid) == expected_rows(store, s.lid, s.resource())
