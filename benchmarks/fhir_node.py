@@ -18,6 +18,12 @@ works in a fresh schema, dropped at the end unless ``--keep``; with a local serv
 import also reports the server's CPU per resource (its processes read from ``/proc``).
 ``--ndjson PATH`` reuses a generated file (written there when missing), which saves minutes
 at 1 M.
+
+``--search-only`` skips the import and export and times the searches alone, on a store kept
+from an earlier run: ``--schema NAME`` (PostgreSQL, the name ``--keep`` printed) or
+``--sqlite PATH``. With it, ``--extra`` also times a chained search's second page (by
+cursor), the chain with ``_total=accurate`` and sorted on two keys, and a broad search's
+later pages.
 """
 
 from __future__ import annotations
@@ -147,22 +153,34 @@ def main() -> None:
     ap.add_argument(
         "--keep", action="store_true", help="keep the PostgreSQL schema (dropped by default)"
     )
+    ap.add_argument("--schema", help="PostgreSQL: an existing schema to use (kept)")
+    ap.add_argument("--sqlite", type=Path, help="SQLite: an existing store file to use")
+    ap.add_argument(
+        "--search-only", action="store_true", help="time the searches only (existing store)"
+    )
+    ap.add_argument("--extra", action="store_true", help="with --search-only: more searches")
     args = ap.parse_args()
+    if args.search_only and not (args.schema or args.sqlite):
+        ap.error("--search-only needs --schema or --sqlite")
     tmp = Path(tempfile.mkdtemp(prefix="hm-bench-"))
-    url = str(tmp / "node.sqlite") if args.db == "sqlite" else args.pg_url
+    url = str(args.sqlite or tmp / "node.sqlite") if args.db == "sqlite" else args.pg_url
     if args.db != "sqlite":
         import psycopg
 
-        schema = "bench_" + uuid.uuid4().hex[:8]
-        with psycopg.connect(args.pg_url, autocommit=True) as c:
-            c.execute(f"create schema {schema}")
+        schema = args.schema or "bench_" + uuid.uuid4().hex[:8]
+        if not args.schema:
+            with psycopg.connect(args.pg_url, autocommit=True) as c:
+                c.execute(f"create schema {schema}")
         url = f"{args.pg_url}?options=-csearch_path%3D{schema}"
     store = FhirStore(url)
     try:
-        run(store, args, tmp)
+        if args.search_only:
+            search_latency(store, args)
+        else:
+            run(store, args, tmp)
     finally:
         store.close()
-        if args.db != "sqlite" and not args.keep:
+        if args.db != "sqlite" and not args.keep and not args.schema:
             with psycopg.connect(args.pg_url, autocommit=True) as c:
                 c.execute(f"drop schema {schema} cascade")
         elif args.db != "sqlite":
@@ -209,6 +227,23 @@ def run(store: FhirStore, args: argparse.Namespace, tmp: Path) -> None:
     )
 
     # 3. search latency
+    search_latency(store, args)
+    count_total = store.count()
+
+    # 4. export
+    exp = Exporter(store, tmp / "exports")
+    types = sorted({"Patient", "Observation", "Condition", "Encounter", "Procedure"})
+    t = time.perf_counter()
+    job = exp.start(ExportRequest(level="system", types=types), background=False)
+    secs = time.perf_counter() - t
+    exported = sum(o["count"] for o in job.outputs)
+    print(f"$export: {exported:,} resources in {secs:.1f} s = {exported / secs:,.0f} resources/s")
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"store holds {count_total:,} resources; peak RSS {rss:,.0f} MiB")
+
+
+def search_latency(store: FhirStore, args: argparse.Namespace) -> None:
+    """Median and p95 latency of the benchmark's searches, and ``_summary=count`` speed."""
     eng = store.search_engine
     pat = eng.search("Patient", [("_count", "1")]).matches[0]
     name = pat.resource()["name"][0]["family"][:4]
@@ -224,29 +259,32 @@ def run(store: FhirStore, args: argparse.Namespace, tmp: Path) -> None:
         ],
         "Observation?subject:Patient.name=": [("subject:Patient.name", name), ("_count", "10")],
     }
+    if args.search_only and args.extra:
+        chain = [("subject:Patient.name", name), ("_count", "10")]
+        after = eng.search("Observation", chain).next_cursor or ""
+        broad = eng.search("Observation", [("code", loinc)])
+        later = eng.search("Observation", [("code", loinc), ("_cursor", broad.next_cursor or "")])
+        queries |= {
+            "chain, page 2 (_cursor)": [*chain, ("_cursor", after)],
+            "chain&_total=accurate": [*chain, ("_total", "accurate")],
+            "chain&_sort=-date,_id": [*chain, ("_sort", "-date,_id")],
+            "Observation?code=X page 3 (_cursor)": [
+                ("code", loinc),
+                ("_cursor", later.next_cursor or ""),
+            ],
+            "Observation?code=X&_sort=-date": [("code", loinc), ("_sort", "-date")],
+        }
     for label, pairs in queries.items():
-        rtype = label.split("?")[0]
+        rtype = label.split("?")[0] if "?" in label else "Observation"
         ms = timed(lambda p=pairs, t=rtype: eng.search(t, p), args.queries)
         q = statistics.quantiles(ms, n=20)
-        print(f"search {label}: p50 {statistics.median(ms):.1f} ms, p95 {q[18]:.1f} ms")
-    count_total = store.count()
+        print(f"search {label}: p50 {statistics.median(ms):.1f} ms, p95 {q[18]:.1f} ms ({load()})")
     ms = timed(lambda: eng.search("Observation", [("_summary", "count")]), 5)
     obs = store.count("Observation")
     print(
         f"_summary=count over {obs:,} Observations: {obs / (statistics.median(ms) / 1000):,.0f} "
         f"resources counted/s"
     )
-
-    # 4. export
-    exp = Exporter(store, tmp / "exports")
-    types = sorted({"Patient", "Observation", "Condition", "Encounter", "Procedure"})
-    t = time.perf_counter()
-    job = exp.start(ExportRequest(level="system", types=types), background=False)
-    secs = time.perf_counter() - t
-    exported = sum(o["count"] for o in job.outputs)
-    print(f"$export: {exported:,} resources in {secs:.1f} s = {exported / secs:,.0f} resources/s")
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"store holds {count_total:,} resources; peak RSS {rss:,.0f} MiB")
 
 
 if __name__ == "__main__":

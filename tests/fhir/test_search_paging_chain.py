@@ -127,3 +127,25 @@ def test_broad_match_paged_with_includes_and_deletes(loaded: FhirStore) -> None:
     assert "o01-0" not in order and len(order) == len(set(order)) == N_PATIENTS * 4 - 1
     amended = _search(loaded, [("_id", "o01-1")]).matches
     assert amended[0].resource()["status"] == "amended" and amended[0].version == 2
+
+
+def test_chain_only_live_resources_of_the_searched_type(
+    loaded: FhirStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with loaded.writing() as tx:
+        # another type referencing a Koepp patient through its own subject parameter
+        tx.update("Condition", "c1", {"resourceType": "Condition", "id": "c1",
+                                      "subject": {"reference": "Patient/p01"},
+                                      "code": {"text": "x"}})
+        tx.delete("Observation", "o02-3")
+        tx.delete("Patient", "p04")  # its Observations stay, but no longer match the chain
+    expected = KOEPP_OBS - {"o02-3"} - {f"o04-{j}" for j in range(OBS_PER_PATIENT)}
+    for limit in (conditions.RESOLVE_LIMIT, 1):
+        monkeypatch.setattr(conditions, "RESOLVE_LIMIT", limit)
+        res = _search(loaded, [("subject:Patient.name", "koep"), ("_count", "100"),
+                               ("_total", "accurate")])
+        assert {m.res_id for m in res.matches} == expected
+        assert res.total == len(expected)
+        assert all(m.res_type == "Observation" and not m.deleted for m in res.matches)
+    res = loaded.search_engine.search("Condition", [("subject:Patient.name", "koep")])
+    assert [m.res_id for m in res.matches] == ["c1"]

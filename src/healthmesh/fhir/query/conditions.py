@@ -93,6 +93,7 @@ class ConditionBuilder:
         self.base_url = base_url.rstrip("/")
         self.can_search = can_search
         self.conn = conn
+        self._custom_plans = False
 
     # -- entry points -------------------------------------------------------------------------
     def filter(
@@ -366,6 +367,11 @@ class ConditionBuilder:
             return col.in_(sub)
         if not values:
             return false()
+        if self.conn.dialect.name == "postgresql" and not self._custom_plans:
+            # psycopg prepares a statement run 5 times, and PostgreSQL then may switch to one
+            # generic plan that ignores the values (at 1 M: 23 ms instead of 3.5 ms here)
+            self.conn.exec_driver_sql("SET LOCAL plan_cache_mode = force_custom_plan")
+            self._custom_plans = True
         return col.in_(sorted(set(values)))
 
     def _has(self, res_type: str, flt: Filter, lid_col: Any) -> Any:

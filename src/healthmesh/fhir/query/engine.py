@@ -75,6 +75,13 @@ def _drives(flt: Filter) -> bool:
     )
 
 
+def _implies_live(flt: Filter) -> bool:
+    """Whether a filter matches only current, non-deleted resources of the searched type: the
+    plain index filters, and chains (``lid IN`` the reference index rows of this type's
+    parameter, which exist only for such resources)."""
+    return _drives(flt) or (flt.chain is not None and flt.has is None and flt.modifier != "missing")
+
+
 class SearchEngine:
     def __init__(self, store: FhirStore) -> None:
         self.store = store
@@ -149,7 +156,7 @@ class SearchEngine:
                     raise UnknownParameter(f"parameter '{flt.name}' needs a resource type")
                 correlated = lead is not None and i != lead and _drives(flt)
                 conds.append(builder.filter(res_type or "Resource", flt, correlated=correlated))
-                driving = driving or (res_type is not None and _drives(flt))
+                driving = driving or (res_type is not None and _implies_live(flt))
             except UnknownParameter as exc:
                 if strict:
                     raise
