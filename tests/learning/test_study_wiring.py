@@ -202,6 +202,21 @@ SIZES = {"hosp-a": 60, "hosp-b": 50, "clinic-c": 40}
 OPTED_OUT = {"hosp-a": 4, "hosp-b": 3, "clinic-c": 2}
 
 
+def _orphan_serverapps() -> set[int]:
+    """Flower ServerApp processes whose process group leader (a SuperLink) is gone."""
+    found = set()
+    for proc in Path("/proc").iterdir():
+        try:
+            if b"flwr-serverapp" not in (proc / "cmdline").read_bytes():
+                continue
+            pgid = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[2])
+        except (OSError, ValueError, IndexError):
+            continue
+        if not Path(f"/proc/{pgid}").exists():
+            found.add(int(proc.name))
+    return found
+
+
 @pytest.mark.slow
 def test_a_training_run_is_a_study_computation() -> None:
     engine = sa.create_engine("sqlite://")
@@ -231,7 +246,10 @@ def test_a_training_run_is_a_study_computation() -> None:
         fed.hub.studies.record_decision(st.study_id, "clinic-c", "approved", computations=["fl"])
         rec = fed.run(st.study_id, "fl")
         # a run past its time limit: failed, and on the ledger as a job_failure (timeout)
+        orphans = _orphan_serverapps()
         long = fed.run(st.study_id, "fl_long")
+        # its ServerApp (which ignores SIGTERM) did not outlive the SuperLink
+        assert _orphan_serverapps() - orphans == set()
         log = fed.hub.ledger.service.log
         entries = [json.loads(log.entry(i)) for i in range(log.size())]
     assert long.status == "failed" and long.result is None

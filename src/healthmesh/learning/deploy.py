@@ -26,12 +26,10 @@ machine (the CLI, tests).
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -46,6 +44,7 @@ from typing import Any
 
 from healthmesh.errors import HealthmeshError, InvalidInput
 from healthmesh.learning.fleet_proxy import FleetProxy
+from healthmesh.learning.process_stop import stop_processes as _stop
 from healthmesh.learning.tls import (
     LinkSecurity,
     LinkTLS,
@@ -142,26 +141,6 @@ def _spawn(argv: Sequence[str], log: Path, workdir: Path) -> subprocess.Popen[by
     )
     out.close()
     return proc
-
-
-def _signal_group(proc: subprocess.Popen[bytes], sig: int) -> None:
-    """Signal the process group ``proc`` leads (its Flower children, e.g. flower-superexec,
-    run in it: each process is spawned in a new session)."""
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(proc.pid, sig)
-
-
-def _stop(procs: Sequence[subprocess.Popen[bytes]]) -> None:
-    for proc in procs:
-        # also when the leader already exited: a SuperNode the SuperLink refused exits while
-        # its flower-superexec child keeps retrying
-        _signal_group(proc, signal.SIGTERM)
-    for proc in procs:
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            _signal_group(proc, signal.SIGKILL)
-            proc.wait()
 
 
 def superlink_args(port: int, database: Path, tls: LinkTLS | None) -> list[str]:
