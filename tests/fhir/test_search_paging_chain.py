@@ -1,6 +1,7 @@
-"""Keyset paging in two steps (page keys first, full rows second) and chains whose target ids
-are resolved up front: the same resources, each exactly once, forwards and backwards, with
-or without the up-front lookup. Runs on SQLite and PostgreSQL."""
+"""Keyset paging through chain and broad match sets: the same resources, each exactly once,
+forwards and backwards. On PostgreSQL a page is chosen by a narrow inner query and a chain's
+target ids are looked up first when few (``RESOLVE_LIMIT``; lowered here so that the
+subquery path runs too); SQLite runs the flat queries. Runs on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
