@@ -162,7 +162,7 @@ def main() -> None:
     args = ap.parse_args()
     if args.search_only and not (args.schema or args.sqlite):
         ap.error("--search-only needs --schema or --sqlite")
-    tmp = Path(tempfile.mkdtemp(prefix="hm-bench-"))
+    tmp = Path(tempfile.mkdtemp(prefix="hm-bench-")) if not args.search_only else Path()
     url = str(args.sqlite or tmp / "node.sqlite") if args.db == "sqlite" else args.pg_url
     if args.db != "sqlite":
         import psycopg
