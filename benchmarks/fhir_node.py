@@ -214,7 +214,7 @@ def run(store: FhirStore, args: argparse.Namespace, tmp: Path) -> None:
         f"  CPU {bulk_cpu * 1e6:,.0f} us/resource (all processes); on 2 idle cores at most "
         f"{2 / bulk_cpu:,.0f} resources/s"
     )
-    if server:
+    if args.db == "postgres" and server:
         print(
             f"  PostgreSQL server CPU {server * 1e6:,.0f} us/resource (local server processes, "
             f"other clients' work included); with the client, on 2 idle cores at most "
