@@ -79,7 +79,8 @@ def _record(row: sa.Row[Any]) -> ClientRecord:
 
 
 def new_client_id() -> str:
-    """A random client id that never starts with ``-``, so it reads as an argument on any command line."""
+    """A random client id that never starts with ``-`` (a command line would read it as an
+    option)."""
     while True:
         client_id = secrets.token_urlsafe(16)
         if not client_id.startswith("-"):
