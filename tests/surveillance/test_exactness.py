@@ -46,6 +46,10 @@ def test_matches_r(shared_data, run: RefRun) -> None:
         assert rel_close(res.extras["mu0"][0], ref["mu0"], 1e-7).all()
     if run.r_function == "farringtonFlexible":
         defined = ~np.isnan(ref["upperbound"])
+        # intermediates at 1e-5: R's glm stops on a 1e-8 relative deviance change, so its
+        # fitted values are not exact beyond ~1e-6; with numpy 2.4 on this CPU a tiny expected
+        # count (3.8e-5 on m1_enlarged) and one phi differ by 1.1-1.2e-6 relative, while
+        # every upper bound (1e-6, above) and alarm stays identical
         for name in ("expected", "phi", "pvalue", "score", "trend_coef"):
-            ok = rel_close(res.extras[name][0], ref[name], 1e-6)
+            ok = rel_close(res.extras[name][0], ref[name], 1e-5)
             assert ok[defined].all(), name
