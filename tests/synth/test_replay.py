@@ -37,7 +37,9 @@ def test_replay_over_mllp_is_acknowledged_and_stored(tmp_path: Path) -> None:
         result = CliRunner().invoke(main, ["synth", "mllp", str(region), "--hospital", "H02",
                                            "--port", str(port), "--limit", "20"])
     finally:
-        server.close()
+        # asyncio servers are not thread-safe: close it on its own loop's thread (closing it
+        # from here raced the loop detaching the last connection: a CI failure)
+        loop.call_soon_threadsafe(server.close)
         loop.call_soon_threadsafe(loop.stop)
         thread.join(timeout=10)
         loop.run_until_complete(server.wait_closed())
