@@ -17,10 +17,9 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 from flwr.common.logger import FLOWER_LOGGER
 
-from healthmesh.learning.flamby import load_heart
+from healthmesh.learning.flamby import load_heart, write_nodes
 from healthmesh.learning.train import LocalEngine
 
 FLAMBY = Path(__file__).resolve().parents[2] / "shared" / "data" / "flamby"
@@ -55,11 +54,7 @@ def main() -> None:
     args = ap.parse_args()
     FLOWER_LOGGER.setLevel(logging.ERROR)
     with tempfile.TemporaryDirectory() as tmp:
-        files = {}
-        for s in load_heart(FLAMBY):
-            p = f"{tmp}/{s.name}.npz"
-            np.savez(p, x_train=s.x_train, y_train=s.y_train, x_test=s.x_test, y_test=s.y_test)
-            files[s.name] = p
+        files = write_nodes(load_heart(FLAMBY), Path(tmp))
         print("engine: Flower legacy workflow + SecAgg+ (SecAggPlusWorkflow/secaggplus_mod), "
               "in-process grid; 4 clients, all sampled every round")
         for name, extra in CONFIGS.items():

@@ -19,10 +19,9 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 from flwr.common.logger import FLOWER_LOGGER
 
-from healthmesh.learning.flamby import load_tcga
+from healthmesh.learning.flamby import load_tcga, write_nodes
 from healthmesh.learning.train import LocalEngine
 
 FLAMBY = Path(__file__).resolve().parents[2] / "shared" / "data" / "flamby"
@@ -47,11 +46,7 @@ def main() -> None:
     args = ap.parse_args()
     FLOWER_LOGGER.setLevel(logging.ERROR)
     with tempfile.TemporaryDirectory() as tmp:
-        files = {}
-        for s in load_tcga(FLAMBY):
-            p = f"{tmp}/{s.name}.npz"
-            np.savez(p, x_train=s.x_train, y_train=s.y_train, x_test=s.x_test, y_test=s.y_test)
-            files[s.name] = p
+        files = write_nodes(load_tcga(FLAMBY), Path(tmp))
         print("engine: Flower legacy workflow + SecAgg+, in-process grid; 6 clients")
         for name, extra in CONFIGS.items():
             cis, secs = [], []

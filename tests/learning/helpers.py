@@ -7,23 +7,12 @@ import json
 from pathlib import Path
 from typing import Any
 
-from healthmesh.learning.flamby import NodeSplit
+from healthmesh.learning.flamby import write_nodes
 
 from ..conftest import SHARED_DATA
 
 FLAMBY = SHARED_DATA / "flamby"
-
-
-def write_nodes(splits: list[NodeSplit], folder: Path) -> dict[str, str]:
-    """institution -> path of its .npz."""
-    import numpy as np
-
-    out = {}
-    for s in splits:
-        p = folder / f"{s.name}.npz"
-        np.savez(p, x_train=s.x_train, y_train=s.y_train, x_test=s.x_test, y_test=s.y_test)
-        out[s.name] = str(p)
-    return out
+__all__ = ["FLAMBY", "run_spec", "write_nodes"]
 
 
 def run_spec(files: dict[str, str], spec: dict[str, Any], out: Path, **kw: Any) -> dict[str, Any]:

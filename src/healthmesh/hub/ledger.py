@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Sequence
+from typing import Any
 
 from healthmesh.ledger.entries import make_event
 from healthmesh.ledger.service import LedgerService
@@ -64,31 +65,15 @@ class HubLedger:
     def job_started(
         self, job_id: str, study_id: str, algorithm: str, institutions: Sequence[str]
     ) -> int:
-        return self._append(
-            "job_start",
-            {
-                "job_id": job_id,
-                "study_id": study_id,
-                "algorithm": algorithm if _IDENT.fullmatch(algorithm) else "other",
-                "institutions": list(institutions),
-            },
-        )
+        return self._append("job_start", _job(job_id, study_id, algorithm, institutions))
 
     def job_failed(
         self, job_id: str, study_id: str, algorithm: str, institutions: Sequence[str],
         reason: str,
     ) -> int:
         """A started job ended without a release (``reason``: a code, never a message)."""
-        return self._append(
-            "job_failure",
-            {
-                "job_id": job_id,
-                "study_id": study_id,
-                "algorithm": algorithm if _IDENT.fullmatch(algorithm) else "other",
-                "institutions": list(institutions),
-                "reason": reason,
-            },
-        )
+        fields = _job(job_id, study_id, algorithm, institutions)
+        return self._append("job_failure", {**fields, "reason": reason})
 
     def released(self, job_id: str, study_id: str, result_digest: str, researcher: str) -> int:
         return self._append(
@@ -100,3 +85,15 @@ class HubLedger:
                 "released_to": researcher_ident(researcher),
             },
         )
+
+
+def _job(
+    job_id: str, study_id: str, algorithm: str, institutions: Sequence[str]
+) -> dict[str, Any]:
+    """The fields every job entry carries (an algorithm name outside the grammar as "other")."""
+    return {
+        "job_id": job_id,
+        "study_id": study_id,
+        "algorithm": algorithm if _IDENT.fullmatch(algorithm) else "other",
+        "institutions": list(institutions),
+    }

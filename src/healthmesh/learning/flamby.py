@@ -33,6 +33,16 @@ class NodeSplit:
     y_test: FloatArray
 
 
+def write_nodes(splits: list[NodeSplit], folder: Path) -> dict[str, str]:
+    """Each split as the ``.npz`` an institution's ClientApp reads; institution -> path."""
+    out = {}
+    for s in splits:
+        path = folder / f"{s.name}.npz"
+        np.savez(path, x_train=s.x_train, y_train=s.y_train, x_test=s.x_test, y_test=s.y_test)
+        out[s.name] = str(path)
+    return out
+
+
 def _one_hot_drop_first(col: FloatArray, levels: list[float]) -> FloatArray:
     return np.stack([(col == lv).astype(np.float64) for lv in levels[1:]], axis=1)
 
