@@ -83,7 +83,7 @@ def write_batch(store: FhirStore, tx: WriteTx, items: Sequence[Any]) -> None:
         return
     tx.flush()
     lids = store.db.allocate_lids(tx.conn, len(items))
-    ts = tx._now()
+    ts = tx.now()
     resources = []
     index = empty_rows()
     for lid, item in zip(lids, items, strict=True):

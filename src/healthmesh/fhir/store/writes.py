@@ -128,8 +128,6 @@ class WriteTx:
         self._last_ts = ts
         return ts
 
-    _now = now
-
     def current(self, res_type: str, res_id: str) -> Stored | None:
         """The current version (deleted or not) as this transaction sees it, None if absent."""
         buffered = self._buffered.get((res_type, res_id))
@@ -256,7 +254,7 @@ class WriteTx:
     ) -> WriteResult:
         """Insert a new resource; ``prepared`` = (ts, content, index rows) from ``prepare_new``."""
         if prepared is None:
-            ts = self._now()
+            ts = self.now()
             content = self._prepare(rtype, resource, res_id, 1, ts)
             rows = self.store.extract(resource)
         else:
@@ -279,7 +277,7 @@ class WriteTx:
                 raise InvalidInput(
                     f"resourceType must be {rtype}", location=f"{rtype}.resourceType"
                 )
-        stamps = [self._now() for _ in items]
+        stamps = [self.now() for _ in items]
         results = self.store.preparer.run(
             [(t, r, i, 1, ts) for (t, r, i), ts in zip(items, stamps, strict=True)]
         )
@@ -315,7 +313,7 @@ class WriteTx:
         return self._replace(cur, resource, "PUT")
 
     def _replace(self, cur: Stored, resource: dict[str, Any], method: str) -> WriteResult:
-        ts = self._now()
+        ts = self.now()
         version = cur.version + 1
         content = self._prepare(cur.res_type, resource, cur.res_id, version, ts)
         self._to_history(cur)
@@ -405,7 +403,7 @@ class WriteTx:
             raise NotFound(f"{res_type}/{res_id} not found")
         if cur.deleted:
             return None
-        ts = self._now()
+        ts = self.now()
         self._to_history(cur)
         stored = Stored(cur.lid, res_type, res_id, cur.version + 1, ts, True, "DELETE", None)
         self._set_current(stored, None)
