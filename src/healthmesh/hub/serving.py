@@ -6,9 +6,11 @@ from __future__ import annotations
 import socket
 import threading
 import time
+from pathlib import Path
+from typing import Self
 
 import uvicorn
-from fastapi import FastAPI
+from starlette.types import ASGIApp
 
 from healthmesh.errors import HealthmeshError
 
@@ -23,8 +25,20 @@ def free_port(host: str = "127.0.0.1") -> int:
 class ServerThread:
     """uvicorn serving ``app`` at ``host:port`` in a daemon thread until :meth:`stop`."""
 
-    def __init__(self, app: FastAPI, host: str, port: int, *, log_level: str = "warning") -> None:
-        self.host, self.port = host, port
+    def __init__(
+        self,
+        app: ASGIApp,
+        host: str,
+        port: int,
+        *,
+        log_level: str = "warning",
+        certfile: Path | None = None,
+        keyfile: Path | None = None,
+        name: str = "server",
+    ) -> None:
+        """``certfile``/``keyfile``: serve HTTPS with them; ``name`` says what in errors."""
+        self.host, self.port, self.name = host, port, name
+        self.scheme = "https" if certfile is not None else "http"
         config = uvicorn.Config(
             app,
             host=host,
@@ -33,24 +47,28 @@ class ServerThread:
             access_log=False,
             lifespan="on",
             ws="none",
+            ssl_certfile=None if certfile is None else str(certfile),
+            ssl_keyfile=None if keyfile is None else str(keyfile),
         )
         self.server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self.server.run, daemon=True, name=f"http-{port}")
+        self._thread = threading.Thread(target=self.server.run, daemon=True, name=f"{name}-{port}")
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"{self.scheme}://{self.host}:{self.port}"
 
-    def start(self, timeout: float = 30.0) -> ServerThread:
+    def start(self, timeout: float = 30.0) -> Self:
         """Start serving; returns once the server accepts connections."""
         self._thread.start()
         deadline = time.monotonic() + timeout
         while not self.server.started:
             if not self._thread.is_alive() or time.monotonic() > deadline:
-                raise HealthmeshError(f"the server on port {self.port} did not start")
+                raise HealthmeshError(f"the {self.name} on port {self.port} did not start")
             time.sleep(0.02)
         return self
 
     def stop(self) -> None:
+        """Stop serving (idempotent)."""
         self.server.should_exit = True
-        self._thread.join(timeout=10)
+        if self._thread.is_alive():
+            self._thread.join(timeout=10)

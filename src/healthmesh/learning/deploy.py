@@ -43,6 +43,7 @@ from types import TracebackType
 from typing import Any
 
 from healthmesh.errors import HealthmeshError, InvalidInput
+from healthmesh.hub.serving import free_port
 from healthmesh.learning.fleet_proxy import FleetProxy
 from healthmesh.learning.process_stop import stop_processes as _stop
 from healthmesh.learning.tls import (
@@ -97,13 +98,6 @@ class RunTimedOut(DeploymentError):
 
     status = 504
     code = "timeout"
-
-
-def free_port(interface: str = "127.0.0.1") -> int:
-    """A TCP port on ``interface`` free right now."""
-    with socket.socket() as s:
-        s.bind((interface, 0))
-        return int(s.getsockname()[1])
 
 
 def _bin(name: str) -> str:

@@ -14,19 +14,16 @@ from __future__ import annotations
 import contextlib
 import re
 import ssl
-import threading
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from healthmesh.errors import HealthmeshError
+from healthmesh.hub.serving import ServerThread
 
 _METHOD = re.compile(r"[a-z][a-z-]{0,63}")
 _HOP = {"host", "content-length", "connection", "keep-alive", "transfer-encoding", "upgrade",
@@ -69,32 +66,10 @@ def fleet_only_app(
                      lifespan=lifespan)
 
 
-class FleetProxy:
+class FleetProxy(ServerThread):
     """:func:`fleet_only_app` served over TLS at ``host:port`` in a daemon thread."""
 
     def __init__(self, upstream: str, host: str, port: int, *, certfile: Path, keyfile: Path,
                  ca_cert: Path) -> None:
-        self.host, self.port = host, port
-        config = uvicorn.Config(
-            fleet_only_app(upstream, ca_cert), host=host, port=port, log_level="warning",
-            access_log=False, lifespan="on", ws="none", ssl_certfile=str(certfile),
-            ssl_keyfile=str(keyfile))
-        self.server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self.server.run, daemon=True,
-                                        name=f"fleet-proxy-{port}")
-
-    def start(self, timeout: float = 30.0) -> FleetProxy:
-        """Serve; returns once the proxy accepts connections."""
-        self._thread.start()
-        deadline = time.monotonic() + timeout
-        while not self.server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                raise HealthmeshError(f"the Fleet proxy on port {self.port} did not start")
-            time.sleep(0.02)
-        return self
-
-    def stop(self) -> None:
-        """Stop serving (idempotent)."""
-        self.server.should_exit = True
-        if self._thread.is_alive():
-            self._thread.join(timeout=10)
+        super().__init__(fleet_only_app(upstream, ca_cert), host, port, certfile=certfile,
+                         keyfile=keyfile, name="Fleet proxy")
