@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 import warnings
@@ -32,6 +31,7 @@ from healthmesh.federation.transport import (
     InProcessTransport,
 )
 from healthmesh.federation.transport._client import SignedClient
+from healthmesh.hub.serving import free_port
 
 
 class Clock:
@@ -89,12 +89,6 @@ class Fed:
         return ident, t
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(
     params=["inprocess", "inprocess-sqlite", "inprocess-postgres", "testclient", "uvicorn"]
 )
@@ -139,7 +133,7 @@ def fed(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Fed]:
                 return c
 
         else:
-            port = _free_port()
+            port = free_port()
             server = uvicorn.Server(
                 uvicorn.Config(
                     app, host="127.0.0.1", port=port, log_level="warning", lifespan="off", ws="none"

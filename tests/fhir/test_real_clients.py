@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -11,20 +10,15 @@ import httpx
 import pytest
 import uvicorn
 
+from healthmesh.hub.serving import free_port
 from healthmesh.node.app import Node, build_node
 from healthmesh.node.settings import NodeSettings
 from healthmesh.synth.sample import sample_bundle
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Node, str]]:
-    port = _free_port()
+    port = free_port()
     node = build_node(NodeSettings(data_dir=tmp_path_factory.mktemp("node"), port=port))
     from healthmesh.fhir.bundles import BundleProcessor
 

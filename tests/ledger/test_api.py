@@ -3,7 +3,6 @@ the node-side LedgerClient (signed appends, AuditEvent anchoring, witnesses, bun
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 import warnings
@@ -17,6 +16,7 @@ from click.testing import CliRunner
 from fastapi import FastAPI
 
 from healthmesh.cli import main
+from healthmesh.hub.serving import free_port
 from healthmesh.ledger.api import create_router
 from healthmesh.ledger.auth import RequestSigner
 from healthmesh.ledger.bundle import Trust, verify_bundle
@@ -170,14 +170,8 @@ def test_anchor_witness_and_offline_bundle(hub: Hub) -> None:
     assert tc.get("/ledger/proof/consistency", params={"old": 5, "new": 10**6}).status_code == 400
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def test_real_uvicorn_server(hub: Hub, tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(hub.app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
     )
