@@ -13,6 +13,8 @@ from sqlalchemy import inspect
 
 from healthmesh.cli import main
 from healthmesh.errors import Forbidden
+from healthmesh.federation.identity import Identity
+from healthmesh.federation.messages import InstitutionMetadata
 from healthmesh.fhir.store import FhirStore
 from healthmesh.hub.app import Hub, build_hub
 from healthmesh.hub.serving import ServerThread, free_port
@@ -168,6 +170,28 @@ def test_a_submission_for_another_institution_is_refused(region: dict[str, Any])
     refused = [a for a in region["mpi"].audit_trail() if a["action"] == "refused"]
     assert [a["institution_id"] for a in refused] == ["c1"]
     assert _eids(region, "c1") == {"p-7": None, "p-9": None}
+
+
+def test_the_hubs_federation_decision_gates_submissions(region: dict[str, Any]) -> None:
+    """Registered in the index is not enough once the hub's federation registry holds the
+    institution: pending, revoked or rejected there means refused here."""
+    registry = region["hub"].registry
+    ident = Identity.generate("c1")
+    registry.register(ident.public_record(), InstitutionMetadata(name="C1", kind="clinic"))
+    with pytest.raises(Forbidden, match="not approved at the hub"):
+        _sync(region, "c1")  # pending
+    registry.approve("c1", "operator")
+    assert _sync(region, "c1").submitted == 2
+    registry.revoke(operator="operator", institution="c1")
+    with region["stores"]["c1"].writing() as tx:
+        changed = dict(PEOPLE["c1"]["p-9"], birthDate="1992-03-01")
+        tx.update("Patient", "p-9", changed)
+    with pytest.raises(Forbidden, match="not approved at the hub"):
+        _sync(region, "c1")  # revoked: the changed encoding is not taken
+    refused = [a for a in region["mpi"].audit_trail() if a["action"] == "refused"]
+    assert [a["institution_id"] for a in refused] == ["c1", "c1"]
+    # h1, unknown to the federation registry, is admitted by its index registration alone
+    assert _sync(region, "h1").submitted == 3
 
 
 def test_node_link_command(region: dict[str, Any], tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ import datetime as dt
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ from healthmesh.access.router import bearer_dependency, create_auth_router
 from healthmesh.access.tokens import InsufficientScope, TokenService
 from healthmesh.analytics.sdk import Algorithm
 from healthmesh.db import make_engine
-from healthmesh.errors import InvalidInput
+from healthmesh.errors import InvalidInput, NotFound
 from healthmesh.federation import identity as fed_identity
 from healthmesh.federation.hub_routes import create_federation_router
 from healthmesh.federation.messages import Task
@@ -277,7 +278,7 @@ def build_hub(
     app.include_router(create_hub_router(hub, auth))
     app.include_router(create_models_router(models, auth))
     _mount_ledger(app, ledger_service)
-    _mount_optional(app, engine, auth)
+    _mount_optional(app, engine, auth, registry)
     return hub
 
 
@@ -287,16 +288,28 @@ def _mount_ledger(app: FastAPI, service: LedgerService) -> None:
     app.include_router(create_router(service), prefix="/ledger")
 
 
-def _mount_optional(app: FastAPI, engine: sa.Engine, auth: Callable[..., AccessContext]) -> None:
+def _mount_optional(
+    app: FastAPI,
+    engine: sa.Engine,
+    auth: Callable[..., AccessContext],
+    registry: InstitutionRegistry,
+) -> None:
     """The patient index (``/mpi``, scope ``system/Linkage.*``) and the surveillance
-    console (``/surveillance``, scope ``system/Alert.*``), each on the hub's database."""
+    console (``/surveillance``, scope ``system/Alert.*``), each on the hub's database.
+
+    The index takes encodings only from institutions it registered *and* the federation
+    registry does not hold as pending, rejected or revoked (one known only to the index —
+    registered by the operator for linkage alone — is admitted by that registration)."""
     from healthmesh.identity.mpi.api import make_router as mpi_router
     from healthmesh.identity.mpi.service import MasterPatientIndex
     from healthmesh.surveillance.api import make_router as alert_router
     from healthmesh.surveillance.store import AlertStore
 
     app.include_router(
-        mpi_router(MasterPatientIndex(engine), scope_dependency(auth, "Linkage", "c")),
+        mpi_router(
+            MasterPatientIndex(engine, admits=partial(_not_barred, registry)),
+            scope_dependency(auth, "Linkage", "c"),
+        ),
         prefix="/mpi",
     )
     app.include_router(
@@ -304,6 +317,14 @@ def _mount_optional(app: FastAPI, engine: sa.Engine, auth: Callable[..., AccessC
         prefix="/surveillance",
         dependencies=[Depends(scope_dependency(auth, "Alert", "r"))],
     )
+
+
+def _not_barred(registry: InstitutionRegistry, institution: str) -> bool:
+    """False for an institution the federation registry holds but has not approved."""
+    try:
+        return registry.get(institution).status == "approved"
+    except NotFound:
+        return True
 
 
 __all__ = ["Hub", "HubSettings", "build_hub"]

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -84,8 +84,17 @@ class MasterPatientIndex:
         'new'
     """
 
-    def __init__(self, engine: Engine, thresholds: Thresholds | None = None) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        thresholds: Thresholds | None = None,
+        admits: Callable[[str], bool] | None = None,
+    ) -> None:
+        """``admits``: a second gate on submissions beside the index's own registration —
+        the hub passes its federation registry's view, so an institution the hub has
+        revoked, rejected or not yet approved is refused even while registered here."""
         self.engine = engine
+        self.admits = admits
         apply_migrations(engine, t.COMPONENT, t.MIGRATIONS)
         self.thresholds = thresholds or self._stored_thresholds() or Thresholds()
 
@@ -195,10 +204,15 @@ class MasterPatientIndex:
                 )
             ).first()
         if not row or not row[0]:
-            with self.engine.begin() as conn:
-                self._audit(conn, "refused", "hub", institution_id=institution_id)
-            log.warning("refused encodings from an unregistered institution")
-            raise UnregisteredInstitution("institution is not registered for linkage")
+            reason = "institution is not registered for linkage"
+        elif self.admits is not None and not self.admits(institution_id):
+            reason = "institution is not approved at the hub (pending, rejected or revoked)"
+        else:
+            return
+        with self.engine.begin() as conn:
+            self._audit(conn, "refused", "hub", institution_id=institution_id)
+        log.warning("refused encodings from an institution the hub does not admit")
+        raise UnregisteredInstitution(reason)
 
     # -- linking --------------------------------------------------------------------------
     def candidates(
