@@ -10,10 +10,12 @@ median comparisons/s of each and the ratio. Usage::
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 from pathlib import Path
 
+import numba
 import numpy as np
 import pandas as pd
 from bitarray import bitarray
@@ -71,6 +73,10 @@ def main() -> None:
         )
     ratio = rates["healthmesh"] / rates["anonlink"]
     print(f"ratio healthmesh/anonlink = {ratio:.2f} (target >= 1)")
+    print(
+        f"healthmesh kernel threads {numba.get_num_threads()} (NUMBA_NUM_THREADS=1 for one, "
+        f"as anonlink's accelerated Dice uses); load average {os.getloadavg()}"
+    )
 
 
 if __name__ == "__main__":
