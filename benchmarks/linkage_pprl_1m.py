@@ -155,7 +155,7 @@ def main() -> None:
     t2 = time.perf_counter()
     per_record = (t2 - t1) / (2 * n) * 1e6
     print(f"node-side encoding of both sides: {t2 - t1:.1f}s ({per_record:.1f} us/record)")
-    del side_a, side_b
+    del side_a, side_b, people  # the hub holds encodings only
     if cache:
         cache.mkdir(parents=True, exist_ok=True)
         save_encoded(enc_a, str(cache / "a.npz"))
