@@ -13,9 +13,13 @@ import numpy as np
 import pytest
 
 from healthmesh.errors import InvalidInput, NotFound
+from healthmesh.hub.api import HUB_ADMIN, RESEARCHER_SCOPES
 from healthmesh.hub.app import Hub, build_hub
 from healthmesh.hub.model_access import ModelAccess
 from healthmesh.hub.settings import HubSettings
+from healthmesh.hub.studies import parse_request
+
+from .data import study
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -88,13 +92,31 @@ def test_an_unbound_node_client_and_a_stranger_read_nothing(hub: Hub) -> None:
         assert http.get("/models/htn/1").status_code == 401
 
 
-def test_researchers_still_read_every_version(hub: Hub) -> None:
-    creds = hub.add_researcher("alice")
-    head = {"Authorization": f"Bearer {hub.issue_token(creds.client_id)}"}
+def test_researchers_read_their_own_studies_models_operators_every_one(hub: Hub) -> None:
+    assert hub.models is not None
+    alice, bob = hub.add_researcher("alice"), hub.add_researcher("bob")
+    ops = hub.add_researcher("ops", RESEARCHER_SCOPES + " " + HUB_ADMIN)
+    own = hub.studies.submit(alice.client_id, parse_request(study(["hosp-a"]))).study_id
+    hub.models.register("htn", study_id=own, job_id="j-2", spec=SPEC, weights=W, metric=0.7,
+                        per_institution={}, lineage=_lineage("hosp-a"))
+    head = {c.client_id: {"Authorization": f"Bearer {hub.issue_token(c.client_id)}"}
+            for c in (alice, bob, ops)}
     with TestClient(hub.app) as http:
-        listed = http.get("/models", headers=head).json()["models"]
-        assert sorted(m["version"] for m in listed) == [1, 2]
-        assert http.get("/models/htn/2", headers=head).status_code == 200
+        a, b, o = (head[c.client_id] for c in (alice, bob, ops))
+        listed = http.get("/models", headers=a).json()["models"]
+        assert [(m["version"], m["study"]) for m in listed] == [(3, own)]
+        assert http.get("/models/htn/3", headers=a).status_code == 200
+        assert http.get("/models/htn/latest", headers=a).json()["version"] == 3
+        refused = http.get("/models/htn/1", headers=a)  # study s-1 is nobody's here
+        assert refused.status_code == 403
+        assert "not trained in one of your studies" in refused.text
+        assert http.get("/models", headers=b).json()["models"] == []
+        assert http.get("/models/htn/3", headers=b).status_code == 403
+        assert http.get("/models/htn/latest", headers=b).status_code == 403
+        assert http.get("/models/htn/9", headers=b).status_code == 404
+        listed = http.get("/models", headers=o).json()["models"]
+        assert sorted(m["version"] for m in listed) == [1, 2, 3]
+        assert http.get("/models/htn/1", headers=o).status_code == 200
 
 
 def test_operator_binds_and_shares_from_the_command_line(hub: Hub) -> None:

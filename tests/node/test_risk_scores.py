@@ -21,13 +21,14 @@ from healthmesh.hub.app import build_hub
 from healthmesh.hub.model_access import ModelAccess
 from healthmesh.hub.serving import ServerThread, free_port
 from healthmesh.hub.settings import HubSettings
-from healthmesh.hub.studies import builtin_algorithm
+from healthmesh.hub.studies import builtin_algorithm, parse_request
 from healthmesh.learning.governance import ALGORITHM
 from healthmesh.learning.registry import ModelRegistry, models_t, weights_digest
 from healthmesh.node.hub_client import client_credentials
 from healthmesh.node.risk_scores import MODEL_SCOPE, fetch_model, risk_assessment_id, score_from_hub
 
 from ..analytics.contract_resources import GLUCOSE, consent, observation, patient
+from ..hub.data import study
 
 W = [np.array([[0.03, 0.4]], dtype=np.float32), np.array([-5.0], dtype=np.float32)]
 SPEC = {"task": "binary", "model": "logreg", "n_features": 2, "strategy": "fedavg",
@@ -67,7 +68,9 @@ def region(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict[str,
     port = free_port()
     hub = build_hub(HubSettings(data_dir=tmp_path / "hub", port=port, db=db))
     assert hub.models is not None
-    model = hub.models.register("diabetes_risk", study_id="s-1", job_id="j-1", spec=SPEC,
+    researcher = hub.add_researcher("alice")  # the researcher whose study trained the model
+    study_id = hub.studies.submit(researcher.client_id, parse_request(study(["h1"]))).study_id
+    model = hub.models.register("diabetes_risk", study_id=study_id, job_id="j-1", spec=SPEC,
                                 weights=W, metric=0.74, per_institution={"h1": 0.7},
                                 lineage=LINEAGE)
     server = ServerThread(hub.app, "127.0.0.1", port).start()
@@ -79,7 +82,8 @@ def region(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict[str,
         for r in _resources():
             tx.update(r["resourceType"], r["id"], r)
     yield {"hub": hub, "url": server.url, "model": model, "store": store, "node": node,
-           "other": other, "tmp": tmp_path, "db": db}
+           "other": other, "tmp": tmp_path, "db": db, "researcher": researcher,
+           "study": study_id}
     store.close()
     server.stop()
     hub.close()
@@ -93,13 +97,13 @@ def _token(region: dict[str, Any], which: str = "node") -> Any:
 
 def test_hub_lists_and_serves_models_by_scope(region: dict[str, Any]) -> None:
     url, hub = region["url"], region["hub"]
-    researcher = hub.add_researcher("alice")
+    researcher = region["researcher"]
     for creds, scope in ((researcher, "system/Study.rs"), (region["node"], MODEL_SCOPE)):
         token = client_credentials(url, creds.client_id, creds.client_secret, scope)()
         head = {"Authorization": f"Bearer {token}"}
         listed = httpx.get(url + "/models", headers=head).json()["models"]
         assert [(m["name"], m["version"], m["hash"], m["study"]) for m in listed] == [
-            ("diabetes_risk", 1, weights_digest(W), "s-1")]
+            ("diabetes_risk", 1, weights_digest(W), region["study"])]
         body = httpx.get(url + "/models/diabetes_risk/1", headers=head).json()
         assert body["digest"] == weights_digest(W) and body["card"]["model"]["version"] == 1
     assert httpx.get(url + "/models").status_code == 401

@@ -276,7 +276,9 @@ def build_hub(
     )
     app.include_router(create_federation_router(endpoint))
     app.include_router(create_hub_router(hub, auth))
-    app.include_router(create_models_router(models, auth))
+    app.include_router(
+        create_models_router(models, auth, study_owner=partial(_study_owner, hub.studies))
+    )
     _mount_ledger(app, ledger_service)
     _mount_optional(app, engine, auth, registry)
     return hub
@@ -317,6 +319,14 @@ def _mount_optional(
         prefix="/surveillance",
         dependencies=[Depends(scope_dependency(auth, "Alert", "r"))],
     )
+
+
+def _study_owner(studies: StudyStore, study_id: str) -> str | None:
+    """The researcher client who submitted ``study_id`` (None: no such study)."""
+    try:
+        return studies.get(study_id).researcher
+    except NotFound:
+        return None
 
 
 def _not_barred(registry: InstitutionRegistry, institution: str) -> bool:

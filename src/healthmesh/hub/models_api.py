@@ -1,14 +1,17 @@
 """The hub's model-serving API: registered model versions (``GET /models``) and one version's
 card, spec and weights (``GET /models/{name}/{version}``) so nodes compute risk scores locally.
 
-Who may read: researchers with ``system/Study.rs`` and institutions' node clients with
-``system/Model.rs``. Nodes use an OAuth2 client (client credentials at the hub's token
-endpoint, registered by the operator for an approved institution), the path ``healthmesh node
-link`` already takes: a signed federation call would need a new message kind in the transport
-for a read that carries no patient data, so the existing OAuth2 path is the simpler sound one.
-A node client must be bound to its institution (:mod:`healthmesh.hub.model_access`), and
-it lists and reads only the model versions its institution took part in
-training or that were shared with it (403 otherwise); ``latest`` is the newest such version.
+Who may read: researchers with ``system/Study.rs`` the versions trained in their own studies
+(``study_owner``: study id -> researcher client id; a version of another researcher's study,
+or of none, is 403); operators (``system/Institution.cruds``) every version; institutions'
+node clients with ``system/Model.rs``. Nodes use an OAuth2 client (client credentials at the
+hub's token endpoint, registered by the operator for an approved institution), the path
+``healthmesh node link`` already takes: a signed federation call would need a new message
+kind in the transport for a read that carries no patient data, so the existing OAuth2 path
+is the simpler sound one. A node client must be bound to its institution
+(:mod:`healthmesh.hub.model_access`), and it lists and reads only the model versions its
+institution took part in training or that were shared with it (403 otherwise); ``latest`` is
+the newest such version.
 
 The weights travel as base64 of the registry's NumPy ``.npz`` (no pickles); ``digest`` is the
 SHA-256 of the canonical weights bytes, which the node recomputes before scoring.
@@ -36,16 +39,18 @@ MODEL_READ = "system/Model.rs"
 
 @dataclass(frozen=True)
 class Reader:
-    """Who reads: a researcher (``institution`` None) or a node client's institution."""
+    """Who reads: a researcher (``institution`` None; ``operator`` reads every version) or a
+    node client's institution."""
 
     client_id: str
     institution: str | None
+    operator: bool = False
 
 
 def _reader(auth: Callable[..., AccessContext], access: ModelAccess) -> Callable[..., Reader]:
     def principal(ctx: AccessContext = Depends(auth)) -> Reader:
         if ctx.scopes.allows("Study", "r"):
-            return Reader(ctx.client_id, None)
+            return Reader(ctx.client_id, None, operator=ctx.scopes.allows("Institution", "u"))
         if not ctx.scopes.allows("Model", "r"):
             raise InsufficientScope("this needs the scope system/Study.rs or system/Model.rs")
         institution = access.institution_of(ctx.client_id)
@@ -56,14 +61,47 @@ def _reader(auth: Callable[..., AccessContext], access: ModelAccess) -> Callable
     return principal
 
 
+StudyOwner = Callable[[str], str | None]
+
+
+def allowed_versions(
+    registry: ModelRegistry,
+    access: ModelAccess,
+    study_owner: StudyOwner,
+    reader: Reader,
+    name: str | None = None,
+) -> set[tuple[str, int]] | None:
+    """(name, version) pairs ``reader`` may read (of ``name``); None: every version."""
+    if reader.institution is not None:
+        return access.readable(reader.institution, name)
+    if reader.operator:
+        return None
+    owners: dict[str, str | None] = {}
+    allowed = set()
+    for row in registry.versions(name):
+        study = row["study_id"]
+        if study and study not in owners:
+            owners[study] = study_owner(study)
+        if study and owners[study] == reader.client_id:
+            allowed.add((str(row["name"]), int(row["version"])))
+    return allowed
+
+
 def readable_version(
-    registry: ModelRegistry, access: ModelAccess, reader: Reader, name: str, version: int | None
+    registry: ModelRegistry,
+    access: ModelAccess,
+    reader: Reader,
+    name: str,
+    version: int | None,
+    study_owner: StudyOwner = lambda _study: None,
 ) -> int | None:
-    """The version ``reader`` may read (None: the latest, for a researcher); Forbidden when
-    the institution neither trained nor was given it, NotFound when there is none."""
-    if reader.institution is None:
+    """The version ``reader`` may read (None: the latest, for an operator); Forbidden when
+    the institution neither trained nor was given it or the version is not of the
+    researcher's own study, NotFound when there is none."""
+    pairs = allowed_versions(registry, access, study_owner, reader, name)
+    if pairs is None:
         return version
-    allowed = {v for _, v in access.readable(reader.institution, name)}
+    allowed = {v for _, v in pairs}
     if version is None:
         if allowed:
             return max(allowed)
@@ -72,6 +110,8 @@ def readable_version(
         return version
     else:
         registry.get(name, version)
+    if reader.institution is None:
+        raise Forbidden("this model version was not trained in one of your studies")
     raise Forbidden("this institution did not train this model version and it was not "
                     "shared with it")
 
@@ -91,18 +131,21 @@ def served_model(registry: ModelRegistry, name: str, version: int | None) -> dic
 def create_models_router(
     registry: ModelRegistry, auth: Callable[..., AccessContext],
     access: ModelAccess | None = None,
+    study_owner: StudyOwner = lambda _study: None,
 ) -> APIRouter:
     """Routes ``GET /models`` and ``GET /models/{name}/{version}`` (``latest`` allowed);
-    ``access``: node clients' institutions and shares (default: on the registry's database)."""
+    ``access``: node clients' institutions and shares (default: on the registry's database);
+    ``study_owner``: the researcher of a study id (default: none known, so researchers read
+    nothing and only operators read every version)."""
     router = APIRouter(tags=["models"])
     acl = access or ModelAccess(registry.engine)
     reader = _reader(auth, acl)
 
     def visible(who: Reader) -> list[dict[str, Any]]:
         rows = registry.versions()
-        if who.institution is None:
+        allowed = allowed_versions(registry, acl, study_owner, who)
+        if allowed is None:
             return rows
-        allowed = acl.readable(who.institution)
         return [r for r in rows if (r["name"], r["version"]) in allowed]
 
     @router.get("/models")
@@ -126,7 +169,7 @@ def create_models_router(
                                location="version")
 
         def serve() -> dict[str, Any]:
-            allowed = readable_version(registry, acl, who, name, number)
+            allowed = readable_version(registry, acl, who, name, number, study_owner)
             return served_model(registry, name, allowed)
 
         return await run_in_threadpool(serve)
