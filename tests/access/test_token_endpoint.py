@@ -21,6 +21,7 @@ from healthmesh.access import (
 from healthmesh.access.clients import ClientRegistry
 from healthmesh.access.jwks import JwksFetcher
 from healthmesh.access.router import bearer_dependency, create_auth_router
+from healthmesh.access.throttle import FailureThrottle
 from healthmesh.access.tokens import TokenService
 from healthmesh.db import make_engine
 from healthmesh.errors import HealthmeshError
@@ -36,7 +37,7 @@ JWKS_URL = "https://app.example/.well-known/jwks.json"
 
 
 class Env:
-    def __init__(self, tmp_path) -> None:
+    def __init__(self, tmp_path, throttle: FailureThrottle | None = None) -> None:
         self.registry = ClientRegistry(make_engine(str(tmp_path / "node.db")))
         self.tokens = TokenService(
             SigningKey.generate(),
@@ -57,6 +58,7 @@ class Env:
                 token_url=TOKEN_URL,
                 fetcher=fetcher,
                 on_token=lambda cid, scopes: self.issued.append((cid, str(scopes))),
+                throttle=throttle,
             )
         )
         auth = bearer_dependency(self.tokens, registry=self.registry, enabled_ttl_s=0)
@@ -152,6 +154,40 @@ def test_wrong_secret_unknown_client_and_no_auth(env) -> None:
     _oauth_error(env.token(form), 401, "invalid_client")
     bad_basic = {"Authorization": "Basic !!!notbase64"}
     _oauth_error(env.token(form, headers=bad_basic), 401, "invalid_client")
+
+
+def test_repeated_failures_from_one_address_are_throttled(tmp_path) -> None:
+    now = [1000.0]
+    env = Env(tmp_path, FailureThrottle(limit=3, window_s=60, clock=lambda: now[0]))
+    creds = env.registry.add("cdc", "system/*.rs")
+    form = {"grant_type": "client_credentials", "scope": "system/*.rs"}
+    good = (creds.client_id, creds.client_secret)
+    assert env.token(form, auth=good).status_code == 200  # successes are not counted
+    for second in range(3):
+        now[0] = 1000.0 + second
+        _oauth_error(env.token(form, auth=(creds.client_id, "guess")), 401, "invalid_client")
+    # the fourth request is refused before any secret check, even with the right secret
+    refused = env.token(form, auth=good)
+    assert "too many failed client authentications" in _oauth_error(
+        refused, 429, "invalid_request"
+    )
+    assert refused.headers["retry-after"] == "58"  # the oldest failure leaves at 1060
+    assert creds.client_secret not in refused.text
+    now[0] = 1060.5  # the first failure has left the window
+    assert env.token(form, auth=good).status_code == 200
+    _oauth_error(env.token(form, auth=(creds.client_id, "guess")), 401, "invalid_client")
+    assert env.token(form, auth=good).status_code == 429
+    assert env.issued and all(cid == creds.client_id for cid, _ in env.issued)
+
+
+def test_throttle_bounds_its_memory_and_validates_settings() -> None:
+    t = FailureThrottle(limit=1, window_s=60, clock=lambda: 0.0, max_keys=2)
+    for address in ("a", "b", "c"):
+        t.failed(address)
+    assert t.retry_after("a") is None  # evicted, the oldest of three
+    assert t.retry_after("b") == 60 and t.retry_after("c") == 60
+    with pytest.raises(ValueError, match="positive"):
+        FailureThrottle(limit=0)
 
 
 def test_disabled_client_refused_and_its_tokens_stop_working(env) -> None:

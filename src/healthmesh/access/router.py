@@ -22,6 +22,7 @@ from healthmesh.access.assertions import AssertionVerifier, ClientAuthError
 from healthmesh.access.clients import AUTH_METHODS, ClientRegistry
 from healthmesh.access.jwks import ASSERTION_ALGORITHMS, JwksFetcher
 from healthmesh.access.scopes import InvalidScope, ScopeSet
+from healthmesh.access.throttle import FailureThrottle
 from healthmesh.access.tokens import TokenService
 
 __all__ = ["OAuthError", "bearer_dependency", "create_auth_router", "smart_configuration"]
@@ -99,6 +100,7 @@ def create_auth_router(
     scopes_supported: Sequence[str] = DEFAULT_SCOPES_SUPPORTED,
     fetcher: JwksFetcher | None = None,
     on_token: Callable[[str, ScopeSet], None] | None = None,
+    throttle: FailureThrottle | None = None,
 ) -> APIRouter:
     """Router with the token endpoint, SMART discovery and the JWKS of ``tokens``.
 
@@ -111,7 +113,12 @@ def create_auth_router(
         JWKS fetcher for clients registered with a ``jwks_url`` (default: httpx, cached).
     on_token:
         Called with ``(client_id, granted scopes)`` after each successful issue (audit hook).
+    throttle:
+        Failed client authentications per caller address (default: 20 a minute, then 429
+        with ``Retry-After`` until the oldest failure is a minute old; see
+        :mod:`healthmesh.access.throttle`).
     """
+    failures = throttle or FailureThrottle()
     verifier = AssertionVerifier(registry, token_url=token_url, fetcher=fetcher)
     router = APIRouter(tags=["auth"])
     discovery = smart_configuration(tokens, token_url=token_url, scopes_supported=scopes_supported)
@@ -120,6 +127,18 @@ def create_auth_router(
     @router.post(token_path, include_in_schema=True, summary="OAuth2 token endpoint")
     async def token_endpoint(request: Request) -> JSONResponse:
         basic = request.headers.get("authorization", "").lower().startswith("basic ")
+        address = request.client.host if request.client else "unknown"
+        wait = failures.retry_after(address)
+        if wait is not None:
+            log.warning("token request refused: too many failed authentications")
+            exc = OAuthError(
+                "invalid_request",
+                f"too many failed client authentications from this address; retry in {wait} s",
+                429,
+            )
+            response = _error_response(exc, basic=basic)
+            response.headers["Retry-After"] = str(wait)
+            return response
         try:
             form = await _form(request)
             if form.get("grant_type") != "client_credentials":
@@ -132,6 +151,7 @@ def create_auth_router(
             log.info("token request refused: %s", exc.error)
             return _error_response(exc, basic=basic)
         except ClientAuthError as exc:
+            failures.failed(address)
             log.info("token request refused: invalid_client")
             return _error_response(OAuthError("invalid_client", exc.message, 401), basic=basic)
         access_token, expires_in = tokens.issue(client.client_id, granted)
