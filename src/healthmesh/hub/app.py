@@ -277,7 +277,7 @@ def build_hub(
     app.include_router(create_federation_router(endpoint))
     app.include_router(create_hub_router(hub, auth))
     app.include_router(
-        create_models_router(models, auth, study_owner=partial(_study_owner, hub.studies))
+        create_models_router(models, auth, studies_of=partial(_studies_of, hub.studies))
     )
     _mount_ledger(app, ledger_service)
     _mount_optional(app, engine, auth, registry)
@@ -321,12 +321,9 @@ def _mount_optional(
     )
 
 
-def _study_owner(studies: StudyStore, study_id: str) -> str | None:
-    """The researcher client who submitted ``study_id`` (None: no such study)."""
-    try:
-        return studies.get(study_id).researcher
-    except NotFound:
-        return None
+def _studies_of(studies: StudyStore, researcher: str) -> set[str]:
+    """The ids of the studies the researcher client submitted (one query)."""
+    return {s["id"] for s in studies.list(researcher)}
 
 
 def _not_barred(registry: InstitutionRegistry, institution: str) -> bool:

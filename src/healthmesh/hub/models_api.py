@@ -2,16 +2,16 @@
 card, spec and weights (``GET /models/{name}/{version}``) so nodes compute risk scores locally.
 
 Who may read: researchers with ``system/Study.rs`` the versions trained in their own studies
-(``study_owner``: study id -> researcher client id; a version of another researcher's study,
-or of none, is 403); operators (``system/Institution.cruds``) every version; institutions'
-node clients with ``system/Model.rs``. Nodes use an OAuth2 client (client credentials at the
-hub's token endpoint, registered by the operator for an approved institution), the path
-``healthmesh node link`` already takes: a signed federation call would need a new message
-kind in the transport for a read that carries no patient data, so the existing OAuth2 path
-is the simpler sound one. A node client must be bound to its institution
-(:mod:`healthmesh.hub.model_access`), and it lists and reads only the model versions its
-institution took part in training or that were shared with it (403 otherwise); ``latest`` is
-the newest such version.
+(``studies_of``: researcher client id -> the ids of the studies they submitted; a version of
+another researcher's study, or of none, is 403); operators (``system/Institution.cruds``)
+every version; institutions' node clients with ``system/Model.rs``. Nodes use an OAuth2
+client (client credentials at the hub's token endpoint, registered by the operator for an
+approved institution), the path ``healthmesh node link`` already takes: a signed federation
+call would need a new message kind in the transport for a read that carries no patient data,
+so the existing OAuth2 path is the simpler sound one. A node client must be bound to its
+institution (:mod:`healthmesh.hub.model_access`), and it lists and reads only the model
+versions its institution took part in training or that were shared with it (403 otherwise);
+``latest`` is the newest such version.
 
 The weights travel as base64 of the registry's NumPy ``.npz`` (no pickles); ``digest`` is the
 SHA-256 of the canonical weights bytes, which the node recomputes before scoring.
@@ -61,30 +61,28 @@ def _reader(auth: Callable[..., AccessContext], access: ModelAccess) -> Callable
     return principal
 
 
-StudyOwner = Callable[[str], str | None]
+StudiesOf = Callable[[str], set[str]]
+
+
+def _no_studies(_researcher: str) -> set[str]:
+    return set()
 
 
 def allowed_versions(
-    registry: ModelRegistry,
     access: ModelAccess,
-    study_owner: StudyOwner,
+    studies_of: StudiesOf,
     reader: Reader,
+    rows: list[dict[str, Any]],
     name: str | None = None,
 ) -> set[tuple[str, int]] | None:
-    """(name, version) pairs ``reader`` may read (of ``name``); None: every version."""
+    """(name, version) pairs ``reader`` may read (of ``name``); None: every version.
+    ``rows``: the registry's version summaries (``ModelRegistry.versions(name)``)."""
     if reader.institution is not None:
         return access.readable(reader.institution, name)
     if reader.operator:
         return None
-    owners: dict[str, str | None] = {}
-    allowed = set()
-    for row in registry.versions(name):
-        study = row["study_id"]
-        if study and study not in owners:
-            owners[study] = study_owner(study)
-        if study and owners[study] == reader.client_id:
-            allowed.add((str(row["name"]), int(row["version"])))
-    return allowed
+    own = studies_of(reader.client_id)
+    return {(str(r["name"]), int(r["version"])) for r in rows if r["study_id"] in own}
 
 
 def readable_version(
@@ -93,12 +91,13 @@ def readable_version(
     reader: Reader,
     name: str,
     version: int | None,
-    study_owner: StudyOwner = lambda _study: None,
+    studies_of: StudiesOf = _no_studies,
 ) -> int | None:
     """The version ``reader`` may read (None: the latest, for an operator); Forbidden when
     the institution neither trained nor was given it or the version is not of the
     researcher's own study, NotFound when there is none."""
-    pairs = allowed_versions(registry, access, study_owner, reader, name)
+    rows = [] if reader.institution is not None or reader.operator else registry.versions(name)
+    pairs = allowed_versions(access, studies_of, reader, rows, name)
     if pairs is None:
         return version
     allowed = {v for _, v in pairs}
@@ -131,19 +130,19 @@ def served_model(registry: ModelRegistry, name: str, version: int | None) -> dic
 def create_models_router(
     registry: ModelRegistry, auth: Callable[..., AccessContext],
     access: ModelAccess | None = None,
-    study_owner: StudyOwner = lambda _study: None,
+    studies_of: StudiesOf = _no_studies,
 ) -> APIRouter:
     """Routes ``GET /models`` and ``GET /models/{name}/{version}`` (``latest`` allowed);
     ``access``: node clients' institutions and shares (default: on the registry's database);
-    ``study_owner``: the researcher of a study id (default: none known, so researchers read
-    nothing and only operators read every version)."""
+    ``studies_of``: a researcher's study ids (default: none known, so researchers read nothing
+    and only operators read every version)."""
     router = APIRouter(tags=["models"])
     acl = access or ModelAccess(registry.engine)
     reader = _reader(auth, acl)
 
     def visible(who: Reader) -> list[dict[str, Any]]:
         rows = registry.versions()
-        allowed = allowed_versions(registry, acl, study_owner, who)
+        allowed = allowed_versions(acl, studies_of, who, rows)
         if allowed is None:
             return rows
         return [r for r in rows if (r["name"], r["version"]) in allowed]
@@ -169,7 +168,7 @@ def create_models_router(
                                location="version")
 
         def serve() -> dict[str, Any]:
-            allowed = readable_version(registry, acl, who, name, number, study_owner)
+            allowed = readable_version(registry, acl, who, name, number, studies_of)
             return served_model(registry, name, allowed)
 
         return await run_in_threadpool(serve)
