@@ -17,6 +17,7 @@ from healthmesh.ledger.entries import (
     encode_event_reference,
     make_event,
     sha256_digest,
+    validate_event,
 )
 from healthmesh.ledger.phi import find_identifier, id18_check_ok
 
@@ -154,6 +155,23 @@ def test_phi_scanner() -> None:
     assert find_identifier("+86 13912345678") == "phone number"
     assert find_identifier("sha256:" + "1" * 64) is None
     assert find_identifier("job-2026-11-28") is None
+
+
+def test_an_audit_page_whose_event_ids_read_as_phone_numbers_is_still_anchored() -> None:
+    from healthmesh.ledger.client import data_access_event
+
+    def page(first: str, last: str) -> list[dict[str, object]]:
+        return [{"resourceType": "AuditEvent", "id": i, "recorded": "2026-11-28T10:00:00Z"}
+                for i in (first, last)]
+
+    plain = ["6f1c7f2e-4a57-4d0b-9c1e-3b8f0f6a2d11", "0b7a0c52-1d1e-4c4f-8a38-5e5d2f3c9a10"]
+    phone_like = "5d1e1c0a-7c2b-4a0e-8f36-a13812345678"  # a real uuid4 shape
+    kept = validate_event(data_access_event("hosp-a", page(*plain)))
+    assert (kept["body"]["first_event"], kept["body"]["last_event"]) == tuple(plain)
+    for ids in ((phone_like, plain[1]), (plain[0], phone_like)):
+        entry = validate_event(data_access_event("hosp-a", page(*ids)))  # not refused
+        assert "first_event" not in entry["body"] and "last_event" not in entry["body"]
+        assert entry["body"]["event_count"] == 2
 
 
 @settings(max_examples=200, deadline=None)

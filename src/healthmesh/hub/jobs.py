@@ -18,7 +18,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import secrets
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -35,6 +34,7 @@ from healthmesh.federation.sealing import open_envelope
 from healthmesh.hub.ledger import HubLedger
 from healthmesh.hub.results import JobRecord, ResultStore
 from healthmesh.hub.studies import AlgorithmLookup, Study, resolve_params
+from healthmesh.ledger.phi import random_id
 from healthmesh.ledger.reasons import failure_reason
 
 log = logging.getLogger(__name__)
@@ -231,7 +231,7 @@ class JobRunner:
         nodes = study.approved_for(computation)
         if not nodes:
             raise Forbidden("no institution has approved this computation")
-        job_id = "job-" + secrets.token_hex(8)
+        job_id = random_id("job-")
         self.results.start(job_id, study.study_id, computation, nodes)
         self.ledger.job_started(job_id, study.study_id, comp.algorithm, nodes)
         ctx = QueueHubContext(

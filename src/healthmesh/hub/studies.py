@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import secrets
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -26,6 +25,7 @@ from healthmesh.analytics.sdk import Algorithm
 from healthmesh.db import apply_migrations
 from healthmesh.errors import Forbidden, InvalidInput, NotFound
 from healthmesh.hub import tables as t
+from healthmesh.ledger.phi import random_id
 
 #: parameter keys whose string (or list of strings) values name study variables
 VARIABLE_PARAMS = ("variable", "variables", "outcome", "covariates", "survival", "by")
@@ -220,7 +220,7 @@ class StudyStore:
             if unknown:
                 raise InvalidInput(f"{len(unknown)} target institution(s) are not registered")
         self.validate(request)
-        study_id = "st-" + secrets.token_hex(8)
+        study_id = random_id("st-")
         now = datetime.now(UTC)
         digest = protocol_digest(request)
         with self.engine.begin() as conn:

@@ -42,7 +42,6 @@ lookup); ``ALGORITHM`` registers nothing and makes a CA per run.
 from __future__ import annotations
 
 import atexit
-import secrets
 import shutil
 import subprocess
 import tempfile
@@ -65,6 +64,7 @@ from healthmesh.learning.governance import NodeDataProvider, cohort_digest
 from healthmesh.learning.registry import ModelRegistry, weights_digest
 from healthmesh.learning.spec import TrainingSpec, parse_spec
 from healthmesh.learning.tls import LinkSecurity, load_ca_pem, new_node_key
+from healthmesh.ledger.phi import random_id
 
 _MARGIN_S = 120.0
 _LOCAL = ("127.0.0.1", "localhost", "::1")
@@ -280,7 +280,7 @@ def _central(
     registry: ModelRegistry | None, security: LinkSecurity, ctx: HubContext, params: Params
 ) -> dict[str, Any]:
     run = _parse(params)
-    job_id = str(getattr(ctx, "job_id", "") or "run-" + secrets.token_hex(6))
+    job_id = str(getattr(ctx, "job_id", "") or random_id("run-", 6))
     study_id = str(getattr(ctx, "study_id", "") or "")
     key = job_id.replace(".", "-")[:64]
     host = str(params.get("superlink_host", "127.0.0.1"))
