@@ -18,7 +18,7 @@ from healthmesh.learning.deploy import DeploymentError, RunTimedOut
 from healthmesh.learning.governance import ALGORITHM
 from healthmesh.ledger.reasons import failure_reason
 
-from .data import VARIABLES
+from .data import VARIABLES, resources
 
 SECRET = "patient hosp-a-17 glucose 7.9"  # text that must never reach the ledger
 
@@ -107,3 +107,51 @@ def test_reason_codes_never_carry_message_text() -> None:
     assert failure_reason(DisclosureRisk("Too few: 3")) == "security"
     assert failure_reason(RunTimedOut("x")) == "timeout"
     assert failure_reason(RuntimeError(SECRET)) == "error"
+
+
+def _count_study(fed: InProcessFederation) -> Any:
+    st = fed.submit({"title": "t", "purpose": "p", "institutions": fed.names,
+                     "variables": VARIABLES,
+                     "computations": [{"name": "n", "algorithm": "count", "params": {}}]})
+    fed.approve(st.study_id, fed.names, ["n"])
+    return st
+
+
+def test_a_result_the_ledger_did_not_record_is_not_released(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    with InProcessFederation(["hosp-a", "hosp-b"]) as fed:
+        for name in fed.names:
+            fed.load(name, resources(name, 12, seed=len(name)))
+        st = _count_study(fed)
+
+        def unavailable(*args: Any) -> int:
+            raise OSError("ledger disk full")
+
+        monkeypatch.setattr(fed.hub.ledger, "released", unavailable)
+        rec = fed.run(st.study_id, "n")
+        (stored,) = fed.results(st.study_id)
+        entries = _entries(fed)
+    assert rec.status == "failed" and rec.result is None
+    assert rec.error == "the release could not be recorded"
+    assert stored.result is None
+    assert [e["type"] for e in entries[-2:]] == ["job_start", "job_failure"]
+
+
+def test_a_job_the_ledger_did_not_record_does_not_run_and_is_not_left_running(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    with InProcessFederation(["hosp-a", "hosp-b"]) as fed:
+        st = _count_study(fed)
+
+        def unavailable(*args: Any) -> int:
+            raise OSError("ledger disk full")
+
+        monkeypatch.setattr(fed.hub.ledger, "job_started", unavailable)
+        with pytest.raises(OSError):
+            fed.run(st.study_id, "n")
+        (stored,) = fed.results(st.study_id)
+        types = [e["type"] for e in _entries(fed)]
+    assert stored.status == "failed" and stored.result is None
+    assert stored.error == "the job could not be recorded"
+    assert "job_start" not in types and "job_result_release" not in types

@@ -32,7 +32,7 @@ from healthmesh.federation.queue.base import TaskQueue
 from healthmesh.federation.registry.base import InstitutionRegistry
 from healthmesh.federation.sealing import open_envelope
 from healthmesh.hub.ledger import HubLedger
-from healthmesh.hub.results import JobRecord, ResultStore
+from healthmesh.hub.results import JobRecord, ResultStore, result_digest
 from healthmesh.hub.studies import AlgorithmLookup, Study, resolve_params
 from healthmesh.ledger.phi import random_id
 from healthmesh.ledger.reasons import failure_reason
@@ -233,7 +233,12 @@ class JobRunner:
             raise Forbidden("no institution has approved this computation")
         job_id = random_id("job-")
         self.results.start(job_id, study.study_id, computation, nodes)
-        self.ledger.job_started(job_id, study.study_id, comp.algorithm, nodes)
+        try:
+            self.ledger.job_started(job_id, study.study_id, comp.algorithm, nodes)
+        except Exception:  # no job runs unrecorded, and none is left "running"
+            self.results.finish(job_id, result=None, participants=nodes, refused={},
+                                not_responded=[], error="the job could not be recorded")
+            raise
         ctx = QueueHubContext(
             job_id=job_id,
             study_id=study.study_id,
@@ -268,6 +273,12 @@ class JobRunner:
         except Exception as exc:  # a defect: the job still ends failed and on the ledger
             failure, unexpected, error, result = exc, True, "computation failed", None
             log.error("job %s failed unexpectedly: %s", job_id, type(exc).__name__)
+        if result is not None:  # recorded before it is stored: no release off the ledger
+            try:
+                self.ledger.released(job_id, study.study_id, result_digest(result), researcher)
+            except Exception as exc:
+                log.error("job %s: release not recorded: %s", job_id, type(exc).__name__)
+                failure, error, result = exc, "the release could not be recorded", None
         digest = self.results.finish(
             job_id,
             result=result,
@@ -276,9 +287,7 @@ class JobRunner:
             not_responded=sorted(set(ctx.not_responded)),
             error=error,
         )
-        if digest is not None:
-            self.ledger.released(job_id, study.study_id, digest, researcher)
-        else:
+        if digest is None:
             reason = "error" if failure is None else failure_reason(failure)
             self.ledger.job_failed(job_id, study.study_id, comp.algorithm, ctx.nodes, reason)
         if unexpected and failure is not None:
