@@ -236,8 +236,9 @@ class JobRunner:
         try:
             self.ledger.job_started(job_id, study.study_id, comp.algorithm, nodes)
         except Exception:  # no job runs unrecorded, and none is left "running"
-            self.results.finish(job_id, result=None, participants=nodes, refused={},
-                                not_responded=[], error="the job could not be recorded")
+            self.results.finish(job_id, result=None, digest=None, participants=nodes,
+                                refused={}, not_responded=[],
+                                error="the job could not be recorded")
             raise
         ctx = QueueHubContext(
             job_id=job_id,
@@ -273,15 +274,18 @@ class JobRunner:
         except Exception as exc:  # a defect: the job still ends failed and on the ledger
             failure, unexpected, error, result = exc, True, "computation failed", None
             log.error("job %s failed unexpectedly: %s", job_id, type(exc).__name__)
-        if result is not None:  # recorded before it is stored: no release off the ledger
+        digest = None if result is None else result_digest(result)
+        if digest is not None:  # recorded before it is stored: no release off the ledger
             try:
-                self.ledger.released(job_id, study.study_id, result_digest(result), researcher)
+                self.ledger.released(job_id, study.study_id, digest, researcher)
             except Exception as exc:
                 log.error("job %s: release not recorded: %s", job_id, type(exc).__name__)
-                failure, error, result = exc, "the release could not be recorded", None
-        digest = self.results.finish(
+                failure, error = exc, "the release could not be recorded"
+                result = digest = None
+        self.results.finish(
             job_id,
             result=result,
+            digest=digest,
             participants=ctx.nodes,
             refused=ctx.refused,
             not_responded=sorted(set(ctx.not_responded)),

@@ -83,13 +83,14 @@ class ResultStore:
         job_id: str,
         *,
         result: Mapping[str, Any] | None,
+        digest: str | None,
         participants: Sequence[str],
         refused: Mapping[str, str],
         not_responded: Sequence[str],
         error: str | None = None,
-    ) -> str | None:
-        """Store the outcome; returns the result's digest (None when it failed)."""
-        digest = result_digest(result) if result is not None else None
+    ) -> None:
+        """Store the outcome; ``digest``: :func:`result_digest` of ``result`` (None when it
+        failed), computed once by the caller, which records it on the ledger first."""
         with self.engine.begin() as conn:
             conn.execute(
                 t.results.update()
@@ -105,7 +106,6 @@ class ResultStore:
                     finished_at=datetime.now(UTC),
                 )
             )
-        return digest
 
     def _record(self, r: sa.Row[Any]) -> JobRecord:
         return JobRecord(
